@@ -1,0 +1,35 @@
+// The agent: registers this node with the server, long-polls it for work,
+// starts each attempt's rank through the launcher, captures its output into
+// an on-disk spool and ships it to the server, and reports exits. The spool
+// makes it restart-safe: after either side restarts, the agent resends from
+// the offset the server has, so no log byte is lost or duplicated.
+//
+// Threads: the sync thread (register, long poll, start/stop attempts), one
+// reader thread per running attempt (pipe -> spool, then reaps the
+// supervisor), and the shipper thread (spool -> server, exit reports).
+// Shared attempt state is guarded by Agent::mu_.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "agent/inventory.h"
+#include "common/result.h"
+
+namespace lattice::agent {
+
+struct AgentOptions {
+  std::string server_url;
+  std::string token;
+  std::filesystem::path home;  // spool, caches, node id
+  InventoryOptions inventory;
+  int64_t sync_wait_ms = 2000;
+  std::string node_id;  // empty: read from (or create in) home
+  std::string default_python;  // empty: venv beside the binary, else python3
+  int64_t default_grace_ms = 30'000;  // for runs that did not set --grace
+};
+
+// Runs until SIGTERM/SIGINT; returns the process exit code.
+int RunAgent(const AgentOptions& options);
+
+}  // namespace lattice::agent

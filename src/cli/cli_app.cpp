@@ -1,0 +1,183 @@
+// Argument parsing (CLI11, kept to this one translation unit) and dispatch.
+#include "cli/cli_app.h"
+
+#include <CLI/CLI.hpp>
+
+#include "agent/agent.h"
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "common/token.h"
+#include "common/units.h"
+#include "server/server_main.h"
+
+namespace lattice::cli {
+namespace {
+
+constexpr const char* kRunExamples = R"(
+Examples:
+  lattice run train.py --lr 0.01                 # submit, print the run's name
+  lattice run --follow --gpus 1 train.py         # submit and stream its logs to the end
+  lattice run --name digits-1 --cpus 2 --memory 4G --env WANDB_MODE=offline train.py
+  lattice run --max-restarts 3 train.sh          # retry on a lost machine
+Everything after SCRIPT is passed to it unchanged.
+)";
+
+constexpr const char* kGlobalHelp = R"(
+Examples:
+  lattice run --follow examples/digits/train.py --epochs 5
+  lattice status                 # all runs
+  lattice status brave-otter-4821 --json
+  lattice logs brave-otter-4821 --follow
+  lattice cancel brave-otter-4821
+  lattice nodes
+  lattice server stop
+State lives in $LATTICE_HOME (default ~/.lattice); $LATTICE_SERVER points at a remote server.
+Exit codes: 0 ok, 64 usage, 66 not found, 69 server unreachable, 70 other errors;
+with --follow, the experiment's own exit code.
+)";
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"lattice: run machine-learning training anywhere with one command"};
+  app.footer(kGlobalHelp);
+  app.require_subcommand(1);
+  GlobalOptions g;
+  std::string home;
+  bool verbose = false;
+  // The global flags are accepted before and after the subcommand.
+  auto add_globals = [&](CLI::App* a) {
+    a->add_flag("--json", g.json, "print one JSON document on stdout");
+    a->add_option("--server", g.server, "server URL (default: $LATTICE_SERVER, else a local server)");
+    a->add_option("--home", home, "state directory (default: $LATTICE_HOME or ~/.lattice)");
+    a->add_flag("-v,--verbose", verbose, "log more");
+  };
+  add_globals(&app);
+
+  // run
+  RunOptions ro;
+  auto* run = app.add_subcommand("run", "submit SCRIPT [ARGS...] as a run");
+  run->footer(kRunExamples);
+  run->prefix_command();
+  run->add_option("--name", ro.name, "run name (lowercase letters, digits, '-'); generated if absent");
+  run->add_option("--description", ro.description, "free text shown with the run");
+  run->add_option("--cpus", ro.cpus, "CPUs per experiment (default 1)")->check(CLI::PositiveNumber);
+  run->add_option("--memory", ro.memory, "memory per experiment, e.g. 4G");
+  run->add_option("--gpus", ro.gpus, "GPUs per experiment (default 0)")->check(CLI::Range(0, 4096));
+  run->add_option("--env", ro.env, "NAME=VALUE for the script's environment (repeatable)");
+  run->add_option("--max-restarts,--max_restarts", ro.max_restarts,
+                  "times to requeue an experiment whose machine was lost (default 0)")
+      ->check(CLI::Range(0, 1000));
+  run->add_option("--grace", ro.grace, "time between SIGTERM and SIGKILL on cancel (default: the agent's, 30s)");
+  run->add_option("--python", ro.python, "Python for .py scripts (default: the project venv, else python3)");
+  run->add_flag("-f,--follow", ro.follow, "stream the logs to the end and exit with the script's exit code");
+
+  std::string status_run;
+  auto* status = app.add_subcommand("status", "list runs, or show one run's experiments");
+  status->add_option("RUN", status_run, "run name");
+  status->footer("\nExamples:\n  lattice status\n  lattice status brave-otter-4821 --json\n");
+
+  LogsOptions lo;
+  auto* logs = app.add_subcommand("logs", "print an experiment's output");
+  logs->add_option("RUN[/EXP]", lo.target, "run, or run/experiment")->required();
+  logs->add_flag("-f,--follow", lo.follow, "keep printing until the experiment ends");
+  size_t tail = 0;
+  auto* tail_opt = logs->add_option("--tail", tail, "print only the last N lines");
+  logs->add_option("--attempt", lo.attempt, "which attempt (default: the newest)")->check(CLI::NonNegativeNumber);
+  logs->footer("\nExamples:\n  lattice logs brave-otter-4821 --follow\n  lattice logs brave-otter-4821/0 --tail 20\n");
+
+  std::string cancel_target;
+  auto* cancel = app.add_subcommand("cancel", "cancel a run or one experiment (SIGTERM, then SIGKILL after grace)");
+  cancel->add_option("RUN[/EXP]", cancel_target, "run, or run/experiment")->required();
+  cancel->footer("\nExamples:\n  lattice cancel brave-otter-4821\n  lattice cancel brave-otter-4821/0\n");
+
+  auto* nodes = app.add_subcommand("nodes", "list the nodes and what they offer");
+  nodes->footer("\nExamples:\n  lattice nodes --json\n");
+
+  ServerOptions so;
+  std::string node_timeout = "6s";
+  auto* server = app.add_subcommand("server", "run the server in the foreground (or: server start|stop)");
+  server->add_option("--host", so.address, "address to listen on (default 127.0.0.1; others require the token)");
+  server->add_option("--port", so.port, "port (default: any free port, written to $LATTICE_HOME/server.json)");
+  server->add_flag("--require-token", so.require_token, "require the token even on loopback");
+  server->add_option("--node-timeout", node_timeout, "how long a silent agent stays up (default 6s)");
+  auto* server_start = server->add_subcommand("start", "start a local server and agent in the background");
+  auto* server_stop = server->add_subcommand("stop", "stop the local server and agent cleanly");
+  server->footer("\nExamples:\n  lattice server --host 0.0.0.0 --port 8470   # token in $LATTICE_HOME/token\n"
+                 "  lattice server start\n  lattice server stop\n");
+
+  agent::AgentOptions ao;
+  std::string agent_home, agent_memory, agent_grace;
+  auto* agent_cmd = app.add_subcommand("agent", "run an agent that offers this machine to a server");
+  agent_cmd->add_option("--simulate-gpus", ao.inventory.simulate_gpus, "advertise N simulated GPUs")
+      ->check(CLI::Range(0, 1024));
+  agent_cmd->add_option("--cpus", ao.inventory.cpus, "CPUs to offer (default: all)");
+  agent_cmd->add_option("--memory", agent_memory, "memory to offer, e.g. 16G (default: all)");
+  agent_cmd->add_option("--node-id", ao.node_id, "node id (default: stored in the agent's home)");
+  agent_cmd->add_option("--agent-home", agent_home, "agent state (default: $LATTICE_HOME/agent)");
+  agent_cmd->add_option("--python", ao.default_python, "default Python for .py scripts");
+  agent_cmd->add_option("--grace", agent_grace, "default time between SIGTERM and SIGKILL (default 30s)");
+  agent_cmd->footer("\nExamples:\n  lattice agent --server http://10.0.0.1:8470\n"
+                    "  lattice agent --server http://127.0.0.1:8470 --simulate-gpus 8\n");
+
+  for (CLI::App* sub : {run, status, logs, cancel, nodes, server, agent_cmd}) add_globals(sub);
+  for (CLI::App* sub : {server_start, server_stop}) sub->fallthrough();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  log::SetLevel(verbose ? log::Level::kDebug : log::Level::kInfo);
+  g.home = home.empty() ? LatticeHome() : std::filesystem::absolute(home);
+
+  if (run->parsed()) {
+    auto rest = run->remaining();
+    if (rest.empty()) return Fail(Error(ErrorCode::kInvalidArgument, "run needs a SCRIPT; see lattice run --help"));
+    ro.script = rest[0];
+    ro.args.assign(rest.begin() + 1, rest.end());
+    return RunCommand(g, ro);
+  }
+  if (status->parsed()) return StatusCommand(g, status_run);
+  if (logs->parsed()) {
+    if (tail_opt->count()) lo.tail = tail;
+    return LogsCommand(g, lo);
+  }
+  if (cancel->parsed()) return CancelCommand(g, cancel_target);
+  if (nodes->parsed()) return NodesCommand(g);
+  if (server->parsed()) {
+    if (server_start->parsed()) return ServerStartCommand(g);
+    if (server_stop->parsed()) return ServerStopCommand(g);
+    auto timeout = ParseDurationMs(node_timeout);
+    if (!timeout.ok()) return Fail(timeout.error());
+    so.node_timeout_ms = *timeout;
+    so.home = g.home;
+    return RunServer(so);
+  }
+  if (agent_cmd->parsed()) {
+    ao.server_url = g.server;
+    if (ao.server_url.empty()) {
+      if (const char* env = std::getenv("LATTICE_SERVER"); env && *env) ao.server_url = env;
+    }
+    if (ao.server_url.empty())
+      return Fail(Error(ErrorCode::kInvalidArgument, "agent needs --server URL (or LATTICE_SERVER)"));
+    ao.home = agent_home.empty() ? g.home / "agent" : std::filesystem::absolute(agent_home);
+    ao.token = ReadToken(g.home);
+    if (!agent_memory.empty()) {
+      auto bytes = ParseBytes(agent_memory);
+      if (!bytes.ok()) return Fail(bytes.error());
+      ao.inventory.memory_bytes = *bytes;
+    }
+    if (!agent_grace.empty()) {
+      auto ms = ParseDurationMs(agent_grace);
+      if (!ms.ok()) return Fail(ms.error());
+      ao.default_grace_ms = *ms;
+    }
+    return agent::RunAgent(ao);
+  }
+  return kExitUsage;
+}
+
+}  // namespace lattice::cli

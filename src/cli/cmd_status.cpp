@@ -1,0 +1,165 @@
+// `lattice status`, `lattice nodes`, `lattice cancel`, `lattice server start|stop`.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/local_daemon.h"
+#include "cli/table.h"
+#include "common/units.h"
+
+namespace lattice::cli {
+namespace {
+
+std::string Str(const Json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "-";
+  if (j[key].is_string()) return j[key].get<std::string>().empty() ? "-" : j[key].get<std::string>();
+  return j[key].dump();
+}
+
+std::string JoinArgs(const Json& args) {
+  std::string out;
+  for (const auto& a : args) {
+    std::string s = a.get<std::string>();
+    bool quote = s.empty() || s.find_first_of(" \t'\"\\$`") != std::string::npos;
+    if (!out.empty()) out += " ";
+    if (quote) {
+      std::string q = "'";
+      for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      out += q + "'";
+    } else {
+      out += s;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int Fail(const Error& e) {
+  std::fprintf(stderr, "lattice: %s\n", e.message.c_str());
+  return ExitCodeFor(e);
+}
+
+Result<ApiClient> Client(const GlobalOptions& g) {
+  LATTICE_ASSIGN_OR_RETURN(Connection c, Connect(ConnectOptions{g.server, g.home, true}));
+  return ApiClient(std::move(c));
+}
+
+Result<std::pair<std::string, std::optional<int>>> ParseTarget(const std::string& target) {
+  auto slash = target.find('/');
+  std::string run = target.substr(0, slash);
+  if (run.empty())
+    return Error(ErrorCode::kInvalidArgument, "expected RUN or RUN/EXPERIMENT, got '" + target + "'");
+  if (slash == std::string::npos) return std::make_pair(run, std::optional<int>());
+  std::string exp = target.substr(slash + 1);
+  if (exp.empty() || exp.size() > 9 || exp.find_first_not_of("0123456789") != std::string::npos)
+    return Error(ErrorCode::kInvalidArgument,
+                 "experiment in '" + target + "' must be a number, like " + run + "/0");
+  return std::make_pair(run, std::optional<int>(std::stoi(exp)));
+}
+
+int StatusCommand(const GlobalOptions& g, const std::string& run) {
+  auto client = Client(g);
+  if (!client.ok()) return Fail(client.error());
+  if (run.empty()) {
+    auto doc = client->Get("/runs");
+    if (!doc.ok()) return Fail(doc.error());
+    if (g.json) {
+      std::cout << doc->dump() << "\n";
+      return kExitOk;
+    }
+    Table t({"NAME", "STATE", "EXPERIMENTS", "CREATED", "SCRIPT"});
+    for (const auto& r : (*doc)["runs"])
+      t.Add({Str(r, "name"), Str(r, "state"), Str(r, "experiments"), Str(r, "created_at"), Str(r, "script")});
+    std::cout << t.Render();
+    return kExitOk;
+  }
+  if (run.find('/') != std::string::npos)
+    return Fail(Error(ErrorCode::kInvalidArgument, "status takes a run name, not an experiment: " + run));
+  auto doc = client->Get("/runs/" + run);
+  if (!doc.ok()) return Fail(doc.error());
+  if (g.json) {
+    std::cout << doc->dump() << "\n";
+    return kExitOk;
+  }
+  const Json& d = *doc;
+  std::cout << "run:      " << Str(d, "name") << "\n"
+            << "state:    " << Str(d, "state") << "\n"
+            << "created:  " << Str(d, "created_at") << "\n"
+            << "script:   " << Str(d, "script") << " " << JoinArgs(d["args"]) << "\n";
+  if (!d["description"].get<std::string>().empty()) std::cout << "about:    " << Str(d, "description") << "\n";
+  const Json& res = d["resources"];
+  std::cout << "asks:     " << res["cpus"].get<double>() << " CPUs, " << res["gpus"].get<int>() << " GPUs"
+            << (res["memory_bytes"].get<uint64_t>() ? ", " + HumanBytes(res["memory_bytes"].get<uint64_t>()) : "")
+            << " per experiment\n\n";
+  Table t({"EXP", "STATE", "EXIT", "ATTEMPTS", "NODE", "ARGS", "REASON"});
+  for (const auto& e : d["experiments"])
+    t.Add({Str(e, "id"), Str(e, "state"), Str(e, "exit_code"), Str(e, "attempts"), Str(e, "node"),
+           JoinArgs(e["args"]), Str(e, "reason")});
+  std::cout << t.Render();
+  return kExitOk;
+}
+
+int NodesCommand(const GlobalOptions& g) {
+  auto client = Client(g);
+  if (!client.ok()) return Fail(client.error());
+  auto doc = client->Get("/nodes");
+  if (!doc.ok()) return Fail(doc.error());
+  if (g.json) {
+    std::cout << doc->dump() << "\n";
+    return kExitOk;
+  }
+  Table t({"ID", "HOSTNAME", "STATE", "CPUS", "MEMORY", "GPUS", "LAST SEEN"});
+  for (const auto& n : (*doc)["nodes"]) {
+    std::string gpus = std::to_string(n["gpus"].size());
+    if (!n["gpus"].empty()) gpus += " x " + n["gpus"][0].value("name", "?");
+    char cpus[32];
+    std::snprintf(cpus, sizeof cpus, "%g", n["cpus"].get<double>());
+    t.Add({Str(n, "id"), Str(n, "hostname"), Str(n, "state"), cpus, HumanBytes(n["memory_bytes"].get<uint64_t>()),
+           gpus, Str(n, "last_seen")});
+  }
+  std::cout << t.Render();
+  return kExitOk;
+}
+
+int CancelCommand(const GlobalOptions& g, const std::string& target_text) {
+  auto target = ParseTarget(target_text);
+  if (!target.ok()) return Fail(target.error());
+  auto client = Client(g);
+  if (!client.ok()) return Fail(client.error());
+  auto [run, exp] = *target;
+  std::string path = exp ? "/runs/" + run + "/experiments/" + std::to_string(*exp) + "/cancel" : "/runs/" + run + "/cancel";
+  auto doc = client->Post(path, Json::object());
+  if (!doc.ok()) return Fail(doc.error());
+  if (g.json) std::cout << doc->dump() << "\n";
+  else std::cout << "cancelling " << target_text << "\n";
+  return kExitOk;
+}
+
+int ServerStartCommand(const GlobalOptions& g) {
+  auto url = EnsureLocalServer(g.home, true);
+  if (!url.ok()) return Fail(url.error());
+  if (g.json) std::cout << Json{{"url", *url}}.dump() << "\n";
+  else std::cout << "local server running at " << *url << " (state in " << g.home.string() << ")\n";
+  return kExitOk;
+}
+
+int ServerStopCommand(const GlobalOptions& g) {
+  auto report = StopLocal(g.home, 40'000);
+  if (!report.ok()) return Fail(report.error());
+  if (g.json) {
+    std::cout << Json{{"server_was_running", report->server_was_running},
+                      {"agent_was_running", report->agent_was_running}}.dump()
+              << "\n";
+  } else if (!report->server_was_running && !report->agent_was_running) {
+    std::cout << "no local server or agent was running\n";
+  } else {
+    std::cout << "stopped the local" << (report->server_was_running ? " server" : "")
+              << (report->server_was_running && report->agent_was_running ? " and" : "")
+              << (report->agent_was_running ? " agent" : "") << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace lattice::cli

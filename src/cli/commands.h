@@ -1,0 +1,63 @@
+// The user-facing verbs. Each returns the process exit code and prints
+// either text for people or, with json=true, one JSON document on stdout.
+// Errors go to stderr.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/api_client.h"
+
+namespace lattice::cli {
+
+struct GlobalOptions {
+  std::string server;
+  std::filesystem::path home;
+  bool json = false;
+};
+
+struct RunOptions {
+  std::string name;
+  std::string description;
+  double cpus = 1;
+  std::string memory;  // "4G"
+  int gpus = 0;
+  std::vector<std::string> env;  // K=V
+  int max_restarts = 0;
+  std::string grace;  // "30s"
+  std::string python;
+  bool follow = false;
+  std::string script;
+  std::vector<std::string> args;
+};
+
+struct LogsOptions {
+  std::string target;  // RUN or RUN/EXP
+  bool follow = false;
+  std::optional<size_t> tail;
+  int attempt = 0;
+};
+
+int RunCommand(const GlobalOptions& g, const RunOptions& o);
+int StatusCommand(const GlobalOptions& g, const std::string& run);
+int LogsCommand(const GlobalOptions& g, const LogsOptions& o);
+int CancelCommand(const GlobalOptions& g, const std::string& target);
+int NodesCommand(const GlobalOptions& g);
+int ServerStartCommand(const GlobalOptions& g);
+int ServerStopCommand(const GlobalOptions& g);
+
+// Shared helpers.
+int Fail(const Error& e);  // prints "lattice: <message>" and maps the exit code
+Result<ApiClient> Client(const GlobalOptions& g);
+// "run" -> ("run", nullopt); "run/3" -> ("run", 3)
+Result<std::pair<std::string, std::optional<int>>> ParseTarget(const std::string& target);
+// Follows one experiment's logs to the end, writing them to stdout; returns
+// the experiment's exit code (1 when it ended without one).
+// With follow=false it prints what is there now and returns 0.
+Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, int attempt, bool follow,
+                       std::optional<size_t> tail, std::FILE* out);
+
+}  // namespace lattice::cli

@@ -1,0 +1,16 @@
+// The shared secret that guards a server listening beyond loopback.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "common/result.h"
+
+namespace lattice {
+
+// Reads <home>/token, creating it (32 random bytes, hex, mode 0600) if absent.
+Result<std::string> LoadOrCreateToken(const std::filesystem::path& home);
+// Reads the token if present; "" otherwise. LATTICE_TOKEN overrides.
+std::string ReadToken(const std::filesystem::path& home);
+
+}  // namespace lattice

@@ -1,0 +1,82 @@
+#include "common/units.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+namespace lattice {
+namespace {
+
+// Splits "1.5GiB" into 1.5 and "gib" (lower-cased).
+bool SplitNumber(const std::string& text, double* number, std::string* suffix) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  if (i == 0) return false;
+  try {
+    size_t used = 0;
+    *number = std::stod(text.substr(0, i), &used);
+    if (used != i) return false;
+  } catch (...) {
+    return false;
+  }
+  suffix->clear();
+  for (size_t j = i; j < text.size(); ++j)
+    suffix->push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(text[j]))));
+  return std::isfinite(*number) && *number >= 0;
+}
+
+}  // namespace
+
+Result<uint64_t> ParseBytes(const std::string& text) {
+  double n = 0;
+  std::string suffix;
+  auto bad = [&] {
+    return Error(ErrorCode::kInvalidArgument,
+                 "'" + text + "' is not a size; expected a number with an optional unit, like 512M, 4G or 1.5GiB");
+  };
+  if (!SplitNumber(text, &n, &suffix)) return bad();
+  double mult = 0;
+  if (suffix.empty() || suffix == "b") mult = 1;
+  else if (suffix == "k" || suffix == "kb" || suffix == "kib") mult = 1024.0;
+  else if (suffix == "m" || suffix == "mb" || suffix == "mib") mult = 1024.0 * 1024;
+  else if (suffix == "g" || suffix == "gb" || suffix == "gib") mult = 1024.0 * 1024 * 1024;
+  else if (suffix == "t" || suffix == "tb" || suffix == "tib") mult = 1024.0 * 1024 * 1024 * 1024;
+  else return bad();
+  double v = n * mult;
+  if (v > 9.0e18) return bad();
+  return static_cast<uint64_t>(std::llround(v));
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else std::snprintf(buf, sizeof buf, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
+}
+
+Result<int64_t> ParseDurationMs(const std::string& text) {
+  double n = 0;
+  std::string suffix;
+  auto bad = [&] {
+    return Error(ErrorCode::kInvalidArgument,
+                 "'" + text + "' is not a duration; expected e.g. 30, 30s, 500ms, 2m or 1h");
+  };
+  if (!SplitNumber(text, &n, &suffix)) return bad();
+  double mult = 0;
+  if (suffix.empty() || suffix == "s") mult = 1000;
+  else if (suffix == "ms") mult = 1;
+  else if (suffix == "m") mult = 60'000;
+  else if (suffix == "h") mult = 3'600'000;
+  else return bad();
+  if (n * mult > 1e15) return bad();
+  return static_cast<int64_t>(std::llround(n * mult));
+}
+
+}  // namespace lattice

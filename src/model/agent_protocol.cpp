@@ -1,0 +1,122 @@
+#include "model/agent_protocol.h"
+
+#include "model/codec.h"
+
+namespace lattice {
+
+Json ToJson(const NodeRegistration& r) {
+  Json gpus = Json::array();
+  for (const auto& g : r.gpus) gpus.push_back(ToJson(g));
+  return Json{{"id", r.id}, {"hostname", r.hostname}, {"cpus", r.cpus},
+              {"memory_bytes", r.memory_bytes}, {"gpus", gpus}};
+}
+
+Result<NodeRegistration> ParseNodeRegistration(const Json& j) {
+  NodeRegistration r;
+  JsonReader rd(j, "");
+  rd.Required("id", &r.id);
+  rd.Optional("hostname", &r.hostname);
+  rd.Optional("cpus", &r.cpus);
+  rd.Optional("memory_bytes", &r.memory_bytes);
+  if (const Json* g = rd.OptionalArray("gpus")) {
+    Status st = ParseGpus(*g, "gpus", &r.gpus);
+    if (!st.ok()) rd.Fail(st.error());
+  }
+  LATTICE_RETURN_IF_ERROR(rd.Finish());
+  if (r.id.empty() || r.id.size() > 128 || r.id.find_first_of("/?# ") != std::string::npos)
+    return Error(ErrorCode::kInvalidArgument, "field 'id' must be 1-128 characters without '/', '?', '#' or spaces", "id");
+  if (!(r.cpus > 0)) return Error(ErrorCode::kInvalidArgument, "field 'cpus' must be positive", "cpus");
+  return r;
+}
+
+namespace {
+const char* ToString(ReportedState s) {
+  switch (s) {
+    case ReportedState::kRunning: return "running";
+    case ReportedState::kExited: return "exited";
+    case ReportedState::kLost: return "lost";
+  }
+  return "lost";
+}
+}  // namespace
+
+Json ToJson(const std::vector<AttemptReport>& reports) {
+  Json arr = Json::array();
+  for (const auto& r : reports) {
+    Json j{{"id", r.id}, {"state", ToString(r.state)}, {"log_bytes", r.log_bytes}};
+    if (r.exit_code) j["exit_code"] = *r.exit_code;
+    if (!r.message.empty()) j["message"] = r.message;
+    arr.push_back(std::move(j));
+  }
+  return Json{{"attempts", arr}};
+}
+
+Result<std::vector<AttemptReport>> ParseAttemptReports(const Json& body) {
+  std::vector<AttemptReport> out;
+  JsonReader rd(body, "");
+  const Json* arr = rd.OptionalArray("attempts");
+  LATTICE_RETURN_IF_ERROR(rd.Finish());
+  if (!arr) return out;
+  for (size_t i = 0; i < arr->size(); ++i) {
+    std::string path = "attempts[" + std::to_string(i) + "]";
+    AttemptReport r;
+    std::string state;
+    int exit_code = 0;
+    bool has_exit = (*arr)[i].is_object() && (*arr)[i].contains("exit_code") && !(*arr)[i]["exit_code"].is_null();
+    JsonReader a((*arr)[i], path);
+    a.Required("id", &r.id);
+    a.Required("state", &state);
+    a.Optional("exit_code", &exit_code);
+    a.Optional("log_bytes", &r.log_bytes);
+    a.Optional("message", &r.message);
+    LATTICE_RETURN_IF_ERROR(a.Finish());
+    if (has_exit) r.exit_code = exit_code;
+    if (state == "running") r.state = ReportedState::kRunning;
+    else if (state == "exited") r.state = ReportedState::kExited;
+    else if (state == "lost") r.state = ReportedState::kLost;
+    else return Error(ErrorCode::kInvalidArgument, "field '" + path + ".state' must be running, exited or lost", path + ".state");
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Json ToJson(const AgentWork& w) {
+  Json assign = Json::array();
+  for (const auto& a : w.assign) {
+    assign.push_back(Json{{"attempt", a.attempt},   {"run", a.run},         {"experiment", a.experiment},
+                          {"number", a.number},     {"script", a.script},   {"args", a.args},
+                          {"snapshot", a.snapshot}, {"env", a.env},         {"python", a.python},
+                          {"grace_ms", a.grace_ms}, {"resources", ToJson(a.resources)}, {"gpus", a.gpus}});
+  }
+  return Json{{"assign", assign}, {"cancel", w.cancel}, {"forget", w.forget}};
+}
+
+Result<AgentWork> ParseAgentWork(const Json& j) {
+  AgentWork w;
+  if (!j.is_object()) return Error(ErrorCode::kInvalidArgument, "agent work must be an object");
+  try {
+    for (const auto& a : j.at("assign")) {
+      Assignment x;
+      x.attempt = a.at("attempt").get<int64_t>();
+      x.run = a.at("run").get<std::string>();
+      x.experiment = a.at("experiment").get<int>();
+      x.number = a.at("number").get<int>();
+      x.script = a.at("script").get<std::string>();
+      x.args = a.at("args").get<std::vector<std::string>>();
+      x.snapshot = a.at("snapshot").get<std::string>();
+      x.env = a.at("env").get<std::map<std::string, std::string>>();
+      x.python = a.at("python").get<std::string>();
+      x.grace_ms = a.at("grace_ms").get<int64_t>();
+      LATTICE_RETURN_IF_ERROR(ParseResources(a.at("resources"), "resources", &x.resources));
+      x.gpus = a.at("gpus").get<std::vector<int>>();
+      w.assign.push_back(std::move(x));
+    }
+    w.cancel = j.at("cancel").get<std::vector<int64_t>>();
+    w.forget = j.at("forget").get<std::vector<int64_t>>();
+  } catch (const std::exception& e) {
+    return Error(ErrorCode::kInvalidArgument, std::string("malformed agent work: ") + e.what());
+  }
+  return w;
+}
+
+}  // namespace lattice

@@ -1,0 +1,63 @@
+// Messages between agents and the server (POST /agents/register,
+// /agents/{id}/sync, /agents/{id}/report). The agent reports the whole truth
+// of its attempts on every sync (level-triggered), so a lost message or a
+// restart on either side heals on the next sync.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "model/types.h"
+
+namespace lattice {
+
+struct NodeRegistration {
+  std::string id;  // stable per agent home
+  std::string hostname;
+  double cpus = 0;
+  uint64_t memory_bytes = 0;
+  std::vector<Gpu> gpus;
+};
+
+enum class ReportedState { kRunning, kExited, kLost };
+
+struct AttemptReport {
+  int64_t id = 0;
+  ReportedState state = ReportedState::kRunning;
+  std::optional<int> exit_code;  // with kExited
+  uint64_t log_bytes = 0;        // total captured; final with kExited/kLost
+  std::string message;           // e.g. "could not start: python3: not found"
+};
+
+struct Assignment {
+  int64_t attempt = 0;
+  std::string run;
+  int experiment = 0;
+  int number = 1;
+  std::string script;
+  std::vector<std::string> args;
+  std::string snapshot;
+  std::map<std::string, std::string> env;
+  std::string python;
+  int64_t grace_ms = -1;  // -1: the agent's default
+  Resources resources;
+  std::vector<int> gpus;
+};
+
+struct AgentWork {
+  std::vector<Assignment> assign;
+  std::vector<int64_t> cancel;
+  std::vector<int64_t> forget;  // the server has everything; drop the spool
+  bool empty() const { return assign.empty() && cancel.empty() && forget.empty(); }
+};
+
+Json ToJson(const NodeRegistration& r);
+Result<NodeRegistration> ParseNodeRegistration(const Json& j);
+Json ToJson(const std::vector<AttemptReport>& reports);
+Result<std::vector<AttemptReport>> ParseAttemptReports(const Json& body);
+Json ToJson(const AgentWork& w);
+Result<AgentWork> ParseAgentWork(const Json& j);
+
+}  // namespace lattice

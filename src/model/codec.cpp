@@ -1,0 +1,188 @@
+#include "model/codec.h"
+
+#include <ctime>
+
+namespace lattice {
+
+std::string IsoTime(int64_t ms) {
+  if (ms <= 0) return "";
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Json ToJson(const Resources& r) {
+  return Json{{"cpus", r.cpus}, {"memory_bytes", r.memory_bytes}, {"gpus", r.gpus}};
+}
+
+Json ToJson(const Gpu& g) {
+  return Json{{"index", g.index}, {"name", g.name}, {"memory_bytes", g.memory_bytes}};
+}
+
+Json ToJson(const Node& n) {
+  Json gpus = Json::array();
+  for (const auto& g : n.gpus) gpus.push_back(ToJson(g));
+  return Json{{"id", n.id},
+              {"hostname", n.hostname},
+              {"cpus", n.cpus},
+              {"memory_bytes", n.memory_bytes},
+              {"gpus", gpus},
+              {"state", ToString(n.state)},
+              {"registered_at", IsoTime(n.registered_at_ms)},
+              {"last_seen", IsoTime(n.last_seen_ms)}};
+}
+
+Json ToJson(const Experiment& e, const Attempt* current) {
+  Json j{{"id", std::to_string(e.index)},
+         {"state", ToString(e.state)},
+         {"args", e.args},
+         {"exit_code", e.exit_code ? Json(*e.exit_code) : Json(nullptr)},
+         {"attempts", e.attempts},
+         {"restarts", e.restarts},
+         {"node", e.node.empty() ? Json(nullptr) : Json(e.node)},
+         {"reason", e.reason}};
+  if (current) {
+    j["started_at"] = IsoTime(current->started_at_ms);
+    j["ended_at"] = IsoTime(current->ended_at_ms);
+    j["gpus"] = current->gpu_indices;
+  } else {
+    j["started_at"] = "";
+    j["ended_at"] = "";
+    j["gpus"] = Json::array();
+  }
+  return j;
+}
+
+Json RunSummaryToJson(const Run& run) {
+  Json counts = Json::object();
+  for (const auto& e : run.experiments) {
+    std::string key = ToString(e.state);
+    counts[key] = counts.value(key, 0) + 1;
+  }
+  return Json{{"name", run.name},
+              {"state", ToString(RunStateOf(run))},
+              {"description", run.description},
+              {"created_at", IsoTime(run.created_at_ms)},
+              {"experiments", run.experiments.size()},
+              {"experiment_states", counts},
+              {"script", run.spec.script}};
+}
+
+Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attempts) {
+  Json exps = Json::array();
+  for (size_t i = 0; i < run.experiments.size(); ++i) {
+    const Attempt* a = i < current_attempts.size() ? current_attempts[i] : nullptr;
+    exps.push_back(ToJson(run.experiments[i], a));
+  }
+  Json env_names = Json::array();
+  for (const auto& [k, v] : run.spec.env) env_names.push_back(k);
+  return Json{{"name", run.name},
+              {"state", ToString(RunStateOf(run))},
+              {"description", run.description},
+              {"created_at", IsoTime(run.created_at_ms)},
+              {"script", run.spec.script},
+              {"args", run.spec.args},
+              {"snapshot", run.spec.snapshot},
+              {"resources", ToJson(run.spec.resources)},
+              {"env_names", env_names},
+              {"python", run.spec.python},
+              {"max_restarts", run.spec.max_restarts},
+              {"experiments", exps}};
+}
+
+Status ParseResources(const Json& j, const std::string& path, Resources* out) {
+  JsonReader r(j, path);
+  r.Optional("cpus", &out->cpus);
+  r.Optional("memory_bytes", &out->memory_bytes);
+  r.Optional("gpus", &out->gpus);
+  LATTICE_RETURN_IF_ERROR(r.Finish());
+  if (!(out->cpus > 0) || out->cpus > 1e6)
+    return Error(ErrorCode::kInvalidArgument, "field '" + path + ".cpus' must be a positive number", path + ".cpus");
+  if (out->gpus < 0 || out->gpus > 4096)
+    return Error(ErrorCode::kInvalidArgument, "field '" + path + ".gpus' must be between 0 and 4096", path + ".gpus");
+  return OkStatus();
+}
+
+Status ParseGpus(const Json& j, const std::string& path, std::vector<Gpu>* out) {
+  if (!j.is_array()) return Error(ErrorCode::kInvalidArgument, "field '" + path + "' must be an array", path);
+  out->clear();
+  for (size_t i = 0; i < j.size(); ++i) {
+    std::string p = path + "[" + std::to_string(i) + "]";
+    Gpu g;
+    JsonReader r(j[i], p);
+    r.Optional("index", &g.index);
+    r.Optional("name", &g.name);
+    r.Optional("memory_bytes", &g.memory_bytes);
+    LATTICE_RETURN_IF_ERROR(r.Finish());
+    out->push_back(g);
+  }
+  return OkStatus();
+}
+
+namespace {
+Status ParseSpecFields(JsonReader& r, RunSpec* spec) {
+  r.Required("script", &spec->script);
+  r.Optional("args", &spec->args);
+  r.Required("snapshot", &spec->snapshot);
+  r.Optional("env", &spec->env);
+  r.Optional("python", &spec->python);
+  r.Optional("max_restarts", &spec->max_restarts);
+  r.Optional("grace_ms", &spec->grace_ms);
+  if (const Json* res = r.OptionalObject("resources")) {
+    Status st = ParseResources(*res, r.FieldPath("resources"), &spec->resources);
+    if (!st.ok()) r.Fail(st.error());
+  }
+  return OkStatus();
+}
+}  // namespace
+
+Result<SubmitRequest> ParseSubmitRequest(const Json& body) {
+  SubmitRequest req;
+  JsonReader r(body, "");
+  r.Optional("name", &req.name);
+  r.Optional("description", &req.description);
+  LATTICE_RETURN_IF_ERROR(ParseSpecFields(r, &req.spec));
+  LATTICE_RETURN_IF_ERROR(r.Finish());
+  RunSpec& s = req.spec;
+  if (s.script.empty() || s.script.size() > 4096)
+    return Error(ErrorCode::kInvalidArgument, "field 'script' must be a non-empty path", "script");
+  if (s.snapshot.size() != 64 || s.snapshot.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return Error(ErrorCode::kInvalidArgument, "field 'snapshot' must be a lowercase hex SHA-256 (64 characters)", "snapshot");
+  if (s.max_restarts < 0 || s.max_restarts > 1000)
+    return Error(ErrorCode::kInvalidArgument, "field 'max_restarts' must be between 0 and 1000", "max_restarts");
+  if (s.grace_ms < -1 || s.grace_ms > 24LL * 3600 * 1000)
+    return Error(ErrorCode::kInvalidArgument, "field 'grace_ms' must be between 0 and one day", "grace_ms");
+  if (req.description.size() > 10000)
+    return Error(ErrorCode::kInvalidArgument, "field 'description' is longer than 10000 characters", "description");
+  for (const auto& [k, v] : s.env) {
+    if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
+      return Error(ErrorCode::kInvalidArgument, "env name '" + k + "' is not a valid variable name", "env");
+    if (v.find('\0') != std::string::npos)
+      return Error(ErrorCode::kInvalidArgument, "env value of '" + k + "' contains a NUL byte", "env");
+  }
+  for (const auto& a : s.args)
+    if (a.find('\0') != std::string::npos)
+      return Error(ErrorCode::kInvalidArgument, "an argument contains a NUL byte", "args");
+  return req;
+}
+
+Json SpecToJson(const RunSpec& s) {
+  return Json{{"script", s.script}, {"args", s.args},       {"snapshot", s.snapshot},
+              {"resources", ToJson(s.resources)}, {"env", s.env}, {"python", s.python},
+              {"max_restarts", s.max_restarts}, {"grace_ms", s.grace_ms}};
+}
+
+Result<RunSpec> SpecFromJson(const Json& j) {
+  RunSpec spec;
+  JsonReader r(j, "spec");
+  LATTICE_RETURN_IF_ERROR(ParseSpecFields(r, &spec));
+  LATTICE_RETURN_IF_ERROR(r.Finish());
+  return spec;
+}
+
+}  // namespace lattice

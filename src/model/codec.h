@@ -1,0 +1,36 @@
+// JSON forms of the model, as the API serves and accepts them
+// (api/openapi.yaml is the contract; tests keep both in step).
+#pragma once
+
+#include "common/json.h"
+#include "model/types.h"
+
+namespace lattice {
+
+std::string IsoTime(int64_t ms);  // "2026-11-26T01:02:03.456Z"; "" for 0
+
+Json ToJson(const Resources& r);
+Json ToJson(const Gpu& g);
+Json ToJson(const Node& n);
+Json ToJson(const Experiment& e, const Attempt* current);
+// The run document of GET /runs/{name}. Env values are never included
+// (they may hold secrets): only their names.
+Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attempts);
+Json RunSummaryToJson(const Run& run);
+
+// The body of POST /runs.
+struct SubmitRequest {
+  std::string name;  // empty: generate
+  std::string description;
+  RunSpec spec;
+};
+Result<SubmitRequest> ParseSubmitRequest(const Json& body);
+
+Status ParseResources(const Json& j, const std::string& path, Resources* out);
+Status ParseGpus(const Json& j, const std::string& path, std::vector<Gpu>* out);
+
+// Spec persistence (the store keeps it as JSON text).
+Json SpecToJson(const RunSpec& spec);
+Result<RunSpec> SpecFromJson(const Json& j);
+
+}  // namespace lattice

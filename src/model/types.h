@@ -1,0 +1,104 @@
+// The vocabulary of Lattice as plain values (see DESIGN.md): runs, their
+// experiments, the attempts that execute them, and the nodes that offer
+// resources. No I/O; the server owns the authoritative copies.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lattice {
+
+enum class ExperimentState { kQueued, kStarting, kRunning, kSucceeded, kFailed, kCancelled };
+enum class AttemptState { kStarting, kRunning, kSucceeded, kFailed, kCancelled, kLost };
+enum class RunState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+enum class NodeState { kReady, kLost };
+
+const char* ToString(ExperimentState s);
+const char* ToString(AttemptState s);
+const char* ToString(RunState s);
+const char* ToString(NodeState s);
+bool ParseExperimentState(const std::string& s, ExperimentState* out);
+bool ParseAttemptState(const std::string& s, AttemptState* out);
+bool ParseNodeState(const std::string& s, NodeState* out);
+
+bool IsTerminal(ExperimentState s);
+bool IsTerminal(AttemptState s);
+
+struct Resources {
+  double cpus = 1;
+  uint64_t memory_bytes = 0;  // 0: not asked for
+  int gpus = 0;
+};
+
+struct Gpu {
+  int index = 0;
+  std::string name;
+  uint64_t memory_bytes = 0;
+};
+
+// What the user asked for; immutable after submit.
+struct RunSpec {
+  std::string script;  // path of the script inside the snapshot
+  std::vector<std::string> args;
+  std::string snapshot;  // sha256 of the code archive
+  Resources resources;
+  std::map<std::string, std::string> env;
+  std::string python;  // empty: the agent's default
+  int max_restarts = 0;
+  int64_t grace_ms = -1;  // -1: the agent's --grace (default 30 s)
+};
+
+struct Experiment {
+  int index = 0;  // its id is std::to_string(index)
+  ExperimentState state = ExperimentState::kQueued;
+  std::vector<std::string> args;  // concrete arguments for this point
+  std::optional<int> exit_code;
+  int attempts = 0;       // attempts started so far
+  int restarts = 0;       // attempts lost and retried
+  std::string node;       // node of the newest attempt
+  int64_t current_attempt = 0;  // id of the newest attempt, 0 if none
+  bool cancel_requested = false;
+  std::string reason;     // why it waits or how it ended, for humans
+};
+
+struct Run {
+  std::string name;
+  std::string description;
+  int64_t created_at_ms = 0;
+  RunSpec spec;
+  std::vector<Experiment> experiments;
+};
+
+// A run's state summarises its experiments' (see RunStateOf).
+RunState RunStateOf(const Run& run);
+
+struct Attempt {
+  int64_t id = 0;
+  std::string run;
+  int experiment = 0;
+  int number = 1;  // 1-based per experiment
+  std::string node;
+  AttemptState state = AttemptState::kStarting;
+  std::optional<int> exit_code;
+  int64_t started_at_ms = 0;
+  int64_t ended_at_ms = 0;
+  std::vector<int> gpu_indices;
+  uint64_t log_bytes = 0;                // bytes received so far
+  std::optional<uint64_t> final_log_bytes;  // set when the agent reported the exit
+};
+
+struct Node {
+  std::string id;
+  std::string hostname;
+  double cpus = 0;
+  uint64_t memory_bytes = 0;
+  std::vector<Gpu> gpus;
+  NodeState state = NodeState::kReady;
+  int64_t registered_at_ms = 0;
+  int64_t last_seen_ms = 0;  // wall clock, for display
+};
+
+}  // namespace lattice

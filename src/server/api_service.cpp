@@ -1,0 +1,418 @@
+#include "server/api_service.h"
+
+#include <openssl/crypto.h>
+
+#include <charconv>
+
+#include "common/log.h"
+#include "model/codec.h"
+
+namespace lattice {
+namespace {
+
+constexpr const char* kPrefix = "/api/v1/";
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) parts.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return parts;
+}
+
+net::HttpResponse JsonResponse(int status, const Json& body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+template <typename T>
+Result<T> QueryNumber(const net::HttpRequest& req, const char* key, T fallback, T min, T max) {
+  auto it = req.query.find(key);
+  if (it == req.query.end() || it->second.empty()) return fallback;
+  T v{};
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < min || v > max)
+    return Error(ErrorCode::kInvalidArgument,
+                 std::string("query parameter '") + key + "' must be an integer from " + std::to_string(min) +
+                     " to " + std::to_string(max) + ", got '" + it->second + "'",
+                 key);
+  return v;
+}
+
+Result<int> ParseExperimentId(const std::string& s) {
+  int v = -1;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < 0)
+    return Error(ErrorCode::kInvalidArgument, "experiment id '" + s + "' is not a non-negative integer", "experiment");
+  return v;
+}
+
+}  // namespace
+
+int HttpStatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return 400;
+    case ErrorCode::kUnauthenticated: return 401;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kAlreadyExists: return 409;
+    case ErrorCode::kFailedPrecondition: return 409;
+    case ErrorCode::kResourceExhausted: return 413;
+    case ErrorCode::kUnavailable: return 503;
+    case ErrorCode::kDeadlineExceeded: return 504;
+    case ErrorCode::kIo:
+    case ErrorCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+net::HttpResponse ErrorResponse(const Error& error) {
+  Json e{{"code", ErrorCodeName(error.code)}, {"message", error.message}};
+  if (!error.field.empty()) e["field"] = error.field;
+  return JsonResponse(HttpStatusFor(error.code), Json{{"error", e}});
+}
+
+struct ApiService::Waiter {
+  std::shared_ptr<net::Exchange> exchange;
+  std::unique_ptr<net::TimerHandle> timer;
+  std::function<bool(bool)> try_answer;
+};
+
+ApiService::ApiService(Controller& controller, BlobStore& blobs, net::EventLoop& loop, const Clock& clock,
+                       ApiOptions options)
+    : controller_(controller), blobs_(blobs), loop_(loop), clock_(clock), options_(std::move(options)),
+      rng_(std::random_device{}()) {}
+
+ApiService::~ApiService() = default;
+
+void ApiService::Handle(net::HttpRequest req, std::shared_ptr<net::Exchange> ex) {
+  if (req.path.rfind(kPrefix, 0) != 0) {
+    ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path +
+                                                              " (the API lives under /api/v1/)")));
+    return;
+  }
+  bool health = req.path == "/api/v1/health";
+  if (!options_.required_token.empty() && !health) {
+    const std::string& auth = req.Header("authorization");
+    const std::string want = "Bearer " + options_.required_token;
+    bool ok = auth.size() == want.size() && CRYPTO_memcmp(auth.data(), want.data(), want.size()) == 0;
+    if (!ok) {
+      ex->Respond(ErrorResponse(Error(ErrorCode::kUnauthenticated,
+                                      "missing or wrong token: send 'Authorization: Bearer <token>' with the token "
+                                      "from the server's LATTICE_HOME/token")));
+      return;
+    }
+  }
+  Route(req, ex);
+}
+
+void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex) {
+  const auto p = SplitPath(req.path.substr(std::string(kPrefix).size()));
+  const std::string& m = req.method;
+  auto respond = [&](const Result<Json>& r, int status = 200) {
+    ex->Respond(r.ok() ? JsonResponse(status, *r) : ErrorResponse(r.error()));
+  };
+  auto json_body = [&]() -> Result<Json> {
+    if (req.body.size() > options_.max_json_bytes)
+      return Error(ErrorCode::kResourceExhausted, "JSON body of " + std::to_string(req.body.size()) +
+                                                      " bytes exceeds the limit of " +
+                                                      std::to_string(options_.max_json_bytes) + " bytes");
+    return ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+  };
+  auto not_allowed = [&]() {
+    ex->Respond(ErrorResponse(Error(ErrorCode::kInvalidArgument, "method " + m + " is not allowed on " + req.path)));
+  };
+
+  if (p.size() == 1 && p[0] == "health") {
+    if (m != "GET") return not_allowed();
+    return respond(Json{{"status", "ok"}});
+  }
+  if (p.size() >= 1 && p[0] == "runs") {
+    if (p.size() == 1) {
+      if (m == "GET") {
+        Json runs = Json::array();
+        for (const auto& r : controller_.Runs()) runs.push_back(RunSummaryToJson(*r));
+        return respond(Json{{"runs", runs}});
+      }
+      if (m == "POST") {
+        auto body = json_body();
+        if (!body.ok()) return respond(body.error());
+        auto request = ParseSubmitRequest(*body);
+        if (!request.ok()) return respond(request.error());
+        if (!blobs_.Has(request->spec.snapshot))
+          return respond(Error(ErrorCode::kInvalidArgument,
+                               "snapshot " + request->spec.snapshot + " was not uploaded; PUT it to /api/v1/blobs/ first",
+                               "snapshot"));
+        auto run = controller_.Submit(std::move(request).value(), rng_);
+        if (!run.ok()) return respond(run.error());
+        LOG_INFO("api", "run " << (*run)->name << " submitted");
+        net::HttpResponse r = GetRun((*run)->name);
+        r.status = 201;
+        return ex->Respond(std::move(r));
+      }
+      return not_allowed();
+    }
+    const std::string& name = p[1];
+    if (p.size() == 2) {
+      if (m != "GET") return not_allowed();
+      return ex->Respond(GetRun(name));
+    }
+    if (p.size() == 3 && p[2] == "cancel") {
+      if (m != "POST") return not_allowed();
+      Status st = controller_.Cancel(name, std::nullopt);
+      if (!st.ok()) return respond(st.error());
+      return ex->Respond(GetRun(name));
+    }
+    if (p.size() == 5 && p[2] == "experiments") {
+      auto exp = ParseExperimentId(p[3]);
+      if (!exp.ok()) return respond(exp.error());
+      if (p[4] == "cancel") {
+        if (m != "POST") return not_allowed();
+        Status st = controller_.Cancel(name, *exp);
+        if (!st.ok()) return respond(st.error());
+        return ex->Respond(GetRun(name));
+      }
+      if (p[4] == "logs") {
+        if (m != "GET") return not_allowed();
+        return Logs(name, p[3], req, ex);
+      }
+    }
+  }
+  if (p.size() == 1 && p[0] == "nodes") {
+    if (m != "GET") return not_allowed();
+    Json nodes = Json::array();
+    for (const auto& n : controller_.Nodes()) nodes.push_back(ToJson(n));
+    return respond(Json{{"nodes", nodes}});
+  }
+  if (p.size() == 2 && p[0] == "blobs") {
+    const std::string& sha = p[1];
+    if (!BlobStore::ValidName(sha))
+      return respond(Error(ErrorCode::kInvalidArgument, "blob name must be a lowercase hex SHA-256", "sha256"));
+    if (m == "HEAD" || m == "GET") {
+      if (!blobs_.Has(sha)) return respond(Error(ErrorCode::kNotFound, "no blob " + sha));
+      net::HttpResponse r;
+      r.content_type = "application/octet-stream";
+      if (m == "GET") {
+        auto data = blobs_.Get(sha);
+        if (!data.ok()) return respond(data.error());
+        r.body = std::move(data).value();
+      }
+      return ex->Respond(std::move(r));
+    }
+    if (m == "PUT") {
+      Status st = blobs_.Put(sha, req.body);
+      if (!st.ok()) return respond(st.error());
+      return respond(Json{{"sha256", sha}, {"bytes", req.body.size()}}, 201);
+    }
+    return not_allowed();
+  }
+  if (p.size() >= 2 && p[0] == "agents") {
+    if (p.size() == 2 && p[1] == "register") {
+      if (m != "POST") return not_allowed();
+      auto body = json_body();
+      if (!body.ok()) return respond(body.error());
+      auto reg = ParseNodeRegistration(*body);
+      if (!reg.ok()) return respond(reg.error());
+      auto node = controller_.RegisterNode(*reg);
+      if (!node.ok()) return respond(node.error());
+      return respond(ToJson(**node));
+    }
+    const std::string& node = p[1];
+    if (p.size() == 3 && (p[2] == "sync" || p[2] == "report")) {
+      if (m != "POST") return not_allowed();
+      if (p[2] == "sync") return Sync(node, req, ex);
+      auto body = json_body();
+      if (!body.ok()) return respond(body.error());
+      auto reports = ParseAttemptReports(*body);
+      if (!reports.ok()) return respond(reports.error());
+      Status st = controller_.ApplyReports(node, *reports, /*full=*/false);
+      if (!st.ok()) return respond(st.error());
+      return respond(Json::object());
+    }
+    if (p.size() == 5 && p[2] == "attempts" && p[4] == "log") {
+      if (m != "PUT") return not_allowed();
+      int64_t attempt = 0;
+      auto [ptr, ec] = std::from_chars(p[3].data(), p[3].data() + p[3].size(), attempt);
+      if (ec != std::errc() || ptr != p[3].data() + p[3].size())
+        return respond(Error(ErrorCode::kInvalidArgument, "attempt id '" + p[3] + "' is not an integer", "attempt"));
+      auto offset = QueryNumber<uint64_t>(req, "offset", 0, 0, UINT64_MAX / 2);
+      if (!offset.ok()) return respond(offset.error());
+      auto length = controller_.AppendLog(node, attempt, *offset, req.body);
+      if (!length.ok()) {
+        net::HttpResponse r = ErrorResponse(length.error());
+        if (const Attempt* a = controller_.FindAttempt(attempt)) {
+          Json j = Json::parse(r.body);
+          j["length"] = a->log_bytes;
+          r.body = j.dump();
+        }
+        return ex->Respond(std::move(r));
+      }
+      return respond(Json{{"length", *length}});
+    }
+  }
+  ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no such endpoint: " + m + " " + req.path)));
+}
+
+net::HttpResponse ApiService::GetRun(const std::string& name) {
+  const Run* run = controller_.FindRun(name);
+  if (!run) return ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + name + "'"));
+  uint64_t version = controller_.RunVersion(name);
+  auto& cached = run_cache_[name];
+  if (cached.second.empty() || cached.first != version) {
+    cached.first = version;
+    cached.second = RunToJson(*run, controller_.CurrentAttempts(*run)).dump();
+  }
+  net::HttpResponse r;
+  r.body = cached.second;
+  return r;
+}
+
+void ApiService::Sync(const std::string& node, const net::HttpRequest& req,
+                      const std::shared_ptr<net::Exchange>& ex) {
+  auto wait_ms = QueryNumber<int64_t>(req, "wait_ms", 0, 0, options_.max_wait_ms);
+  if (!wait_ms.ok()) return ex->Respond(ErrorResponse(wait_ms.error()));
+  if (req.body.size() > options_.max_json_bytes * 16)
+    return ex->Respond(ErrorResponse(Error(ErrorCode::kResourceExhausted, "sync body too large")));
+  auto body = ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+  if (!body.ok()) return ex->Respond(ErrorResponse(body.error()));
+  auto reports = ParseAttemptReports(*body);
+  if (!reports.ok()) return ex->Respond(ErrorResponse(reports.error()));
+  Status st = controller_.ApplyReports(node, *reports, /*full=*/true);
+  if (!st.ok()) return ex->Respond(ErrorResponse(st.error()));
+  std::set<int64_t> reported;
+  for (const auto& r : *reports) reported.insert(r.id);
+  auto try_answer = [this, node, reported, ex](bool final_try) {
+    AgentWork work = controller_.PendingWork(node, reported);
+    if (work.empty() && !final_try) return false;
+    controller_.Seen(node);
+    ex->Respond(JsonResponse(200, ToJson(work)));
+    return true;
+  };
+  if (try_answer(*wait_ms == 0)) return;
+  Wait("node:" + node, *wait_ms, ex, try_answer);
+}
+
+void ApiService::Logs(const std::string& run, const std::string& exp_id, const net::HttpRequest& req,
+                      const std::shared_ptr<net::Exchange>& ex) {
+  auto exp = ParseExperimentId(exp_id);
+  auto attempt = QueryNumber<int>(req, "attempt", 0, 0, 1'000'000);
+  auto offset = QueryNumber<uint64_t>(req, "offset", 0, 0, UINT64_MAX / 2);
+  auto wait_ms = QueryNumber<int64_t>(req, "wait_ms", 0, 0, options_.max_wait_ms);
+  auto max_bytes = QueryNumber<size_t>(req, "max_bytes", 4 << 20, 1, 64 << 20);
+  for (const Error* e : {exp.ok() ? nullptr : &exp.error(), attempt.ok() ? nullptr : &attempt.error(),
+                         offset.ok() ? nullptr : &offset.error(), wait_ms.ok() ? nullptr : &wait_ms.error(),
+                         max_bytes.ok() ? nullptr : &max_bytes.error()}) {
+    if (e) return ex->Respond(ErrorResponse(*e));
+  }
+  auto try_answer = [this, run, exp = *exp, attempt = *attempt, offset = *offset, max_bytes = *max_bytes,
+                     ex](bool final_try) { return TryAnswerLogs(run, exp, attempt, offset, max_bytes, final_try, *ex); };
+  if (try_answer(*wait_ms == 0)) return;
+  Wait("run:" + run, *wait_ms, ex, try_answer);
+}
+
+bool ApiService::TryAnswerLogs(const std::string& run_name, int exp, int number, uint64_t offset, size_t max_bytes,
+                               bool final_try, net::Exchange& ex) {
+  const Run* run = controller_.FindRun(run_name);
+  if (!run) {
+    ex.Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + run_name + "'")));
+    return true;
+  }
+  if (static_cast<size_t>(exp) >= run->experiments.size()) {
+    ex.Respond(ErrorResponse(Error(ErrorCode::kNotFound, "run '" + run_name + "' has no experiment " + std::to_string(exp))));
+    return true;
+  }
+  const Experiment& e = run->experiments[static_cast<size_t>(exp)];
+  const Attempt* a = controller_.FindAttempt(run_name, exp, number);
+  net::HttpResponse r;
+  r.content_type = "application/octet-stream";
+  r.headers.emplace_back("X-Lattice-Experiment-State", ToString(e.state));
+  r.headers.emplace_back("X-Lattice-Attempts", std::to_string(e.attempts));
+  if (e.exit_code) r.headers.emplace_back("X-Lattice-Exit-Code", std::to_string(*e.exit_code));
+  if (!a) {
+    if (number > 0 && number <= e.attempts) {
+      ex.Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no attempt " + std::to_string(number))));
+      return true;
+    }
+    bool done = IsTerminal(e.state);
+    if (!done && !final_try) return false;
+    r.headers.emplace_back("X-Lattice-Attempt", "0");
+    r.headers.emplace_back("X-Lattice-Next-Offset", "0");
+    r.headers.emplace_back("X-Lattice-Complete", done ? "1" : "0");
+    ex.Respond(std::move(r));
+    return true;
+  }
+  auto data = controller_.ReadLog(a->id, offset, max_bytes);
+  if (!data.ok()) {
+    ex.Respond(ErrorResponse(data.error()));
+    return true;
+  }
+  uint64_t next = offset + data->size();
+  bool complete = controller_.LogComplete(*a) && next >= a->log_bytes;
+  if (data->empty() && !complete && !final_try) return false;
+  r.headers.emplace_back("X-Lattice-Attempt", std::to_string(a->number));
+  r.headers.emplace_back("X-Lattice-Attempt-State", ToString(a->state));
+  r.headers.emplace_back("X-Lattice-Next-Offset", std::to_string(next));
+  r.headers.emplace_back("X-Lattice-Complete", complete ? "1" : "0");
+  r.body = std::move(data).value();
+  ex.Respond(std::move(r));
+  return true;
+}
+
+void ApiService::Wait(const std::string& key, int64_t wait_ms, std::shared_ptr<net::Exchange> ex,
+                      std::function<bool(bool)> try_answer) {
+  auto w = std::make_shared<Waiter>();
+  w->exchange = ex;
+  w->try_answer = std::move(try_answer);
+  auto it = waiters_.emplace(key, w);
+  std::weak_ptr<Waiter> weak = w;
+  auto remove = [this, key, weak]() {
+    auto sp = weak.lock();
+    if (!sp) return;
+    auto range = waiters_.equal_range(key);
+    for (auto i = range.first; i != range.second; ++i) {
+      if (i->second == sp) {
+        waiters_.erase(i);
+        break;
+      }
+    }
+  };
+  (void)it;
+  w->timer = loop_.RunAfter(std::chrono::milliseconds(wait_ms), [weak, remove]() {
+    auto sp = weak.lock();
+    if (!sp) return;
+    sp->try_answer(true);
+    remove();
+  });
+  ex->OnClose(remove);
+}
+
+void ApiService::Wake(const std::string& key) {
+  auto range = waiters_.equal_range(key);
+  std::vector<std::shared_ptr<Waiter>> ready;
+  for (auto i = range.first; i != range.second; ++i) ready.push_back(i->second);
+  for (auto& w : ready) {
+    if (w->exchange->Closed() || w->try_answer(false)) {
+      if (w->timer) w->timer->Cancel();
+      auto r2 = waiters_.equal_range(key);
+      for (auto i = r2.first; i != r2.second; ++i) {
+        if (i->second == w) {
+          waiters_.erase(i);
+          break;
+        }
+      }
+    }
+  }
+}
+
+void ApiService::NodeHasWork(const std::string& node) { Wake("node:" + node); }
+void ApiService::RunChanged(const std::string& run) {
+  run_cache_.erase(run);
+  Wake("run:" + run);
+}
+
+}  // namespace lattice

@@ -1,0 +1,72 @@
+// The HTTP/JSON API under /api/v1 (api/openapi.yaml is its contract): routes
+// requests to the Controller, renders JSON, maps errors to statuses once, and
+// runs the long polls (agent sync, log follow) on the event loop.
+// Loop thread only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "net/http_server.h"
+#include "server/blob_store.h"
+#include "server/controller.h"
+
+namespace lattice {
+
+struct ApiOptions {
+  // Empty: no token is required (loopback only). Otherwise every request but
+  // GET /api/v1/health must carry "Authorization: Bearer <token>".
+  std::string required_token;
+  size_t max_json_bytes = 1 << 20;
+  int64_t max_wait_ms = 30'000;
+};
+
+// Maps the error model onto HTTP: status and {"error":{code,message,field}}.
+net::HttpResponse ErrorResponse(const Error& error);
+int HttpStatusFor(ErrorCode code);
+
+class ApiService final {
+ public:
+  ApiService(Controller& controller, BlobStore& blobs, net::EventLoop& loop, const Clock& clock,
+             ApiOptions options);
+  ~ApiService();
+
+  void Handle(net::HttpRequest request, std::shared_ptr<net::Exchange> exchange);
+
+  // Controller listener hooks.
+  void NodeHasWork(const std::string& node);
+  void RunChanged(const std::string& run);
+
+ private:
+  struct Waiter;
+  using Params = std::vector<std::string>;
+
+  void Route(const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex);
+  net::HttpResponse GetRun(const std::string& name);
+  void Sync(const std::string& node, const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex);
+  void Logs(const std::string& run, const std::string& exp, const net::HttpRequest& req,
+            const std::shared_ptr<net::Exchange>& ex);
+  // Answers a log request now if it can; false means wait.
+  bool TryAnswerLogs(const std::string& run, int exp, int attempt, uint64_t offset, size_t max_bytes, bool final_try,
+                     net::Exchange& ex);
+  void Wait(const std::string& key, int64_t wait_ms, std::shared_ptr<net::Exchange> ex,
+            std::function<bool(bool final_try)> try_answer);
+  void Wake(const std::string& key);
+
+  Controller& controller_;
+  BlobStore& blobs_;
+  net::EventLoop& loop_;
+  const Clock& clock_;
+  const ApiOptions options_;
+  std::mt19937_64 rng_;
+  // Rendered GET /runs/{name} bodies by run, with the version they show.
+  std::map<std::string, std::pair<uint64_t, std::string>> run_cache_;
+  // Long polls by what they wait for: "node:<id>" or "run:<name>".
+  std::multimap<std::string, std::shared_ptr<Waiter>> waiters_;
+};
+
+}  // namespace lattice

@@ -1,0 +1,465 @@
+#include "server/controller.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "model/names.h"
+#include "sched/placement.h"
+
+namespace lattice {
+
+Controller::Controller(Store& store, LogStore& logs, const Clock& clock, ControllerOptions options,
+                       ControllerListener listener)
+    : store_(store), logs_(logs), clock_(clock), options_(options), listener_(std::move(listener)) {}
+
+Status Controller::Load() {
+  LATTICE_ASSIGN_OR_RETURN(StoreData data, store_.Load());
+  runs_.clear();
+  runs_by_name_.clear();
+  attempts_.clear();
+  attempts_by_exp_.clear();
+  for (auto& r : data.runs) {
+    auto run = std::make_unique<Run>(std::move(r));
+    runs_by_name_[run->name] = run.get();
+    runs_.push_back(std::move(run));
+  }
+  for (auto& a : data.attempts) {
+    a.log_bytes = logs_.Length(a.id);
+    next_attempt_id_ = std::max(next_attempt_id_, a.id + 1);
+    attempts_by_exp_[{a.run, a.experiment}].push_back(a.id);
+    attempts_[a.id] = std::move(a);
+  }
+  nodes_ = std::move(data.nodes);
+  // After a restart every node gets a full timeout to reconnect.
+  for (const auto& n : nodes_) node_seen_mono_[n.id] = clock_.MonotonicMs();
+  Schedule();
+  return OkStatus();
+}
+
+Status Controller::Commit(StoreBatch& batch) {
+  Status st = store_.Commit(batch);
+  if (!st.ok()) {
+    // Memory already moved on; put it back in line with what is stored.
+    LOG_ERROR("controller", "commit failed, reloading state: " << st.error().message);
+    if (!reloading_) {
+      reloading_ = true;
+      Status reload = Load();
+      if (!reload.ok()) LOG_ERROR("controller", "reload failed: " << reload.error().message);
+      reloading_ = false;
+    }
+  }
+  return st;
+}
+
+void Controller::Changed(const std::string& run) {
+  ++run_versions_[run];
+  if (listener_.run_changed) listener_.run_changed(run);
+}
+
+uint64_t Controller::RunVersion(const std::string& run) const {
+  auto it = run_versions_.find(run);
+  return it == run_versions_.end() ? 0 : it->second;
+}
+
+Result<const Run*> Controller::Submit(SubmitRequest request, std::mt19937_64& rng) {
+  if (request.name.empty()) {
+    do request.name = GenerateRunName(rng);
+    while (runs_by_name_.count(request.name));
+  } else {
+    LATTICE_RETURN_IF_ERROR(ValidateRunName(request.name));
+    if (runs_by_name_.count(request.name))
+      return Error(ErrorCode::kAlreadyExists, "a run named '" + request.name + "' already exists", "name");
+  }
+  std::vector<sched::NodeSnapshot> totals;
+  for (const auto& n : nodes_) {
+    if (n.state != NodeState::kReady) continue;
+    totals.push_back({n.id, Resources{n.cpus, n.memory_bytes, static_cast<int>(n.gpus.size())}, 0, 0, {}});
+  }
+  if (auto why = sched::Infeasible(totals, request.spec.resources))
+    return Error(ErrorCode::kFailedPrecondition, "this run can never start: it " + *why, "resources");
+
+  auto run = std::make_unique<Run>();
+  run->name = request.name;
+  run->description = request.description;
+  run->created_at_ms = clock_.NowMs();
+  run->spec = std::move(request.spec);
+  Experiment e;
+  e.index = 0;
+  e.args = run->spec.args;
+  e.reason = "waiting to be placed";
+  run->experiments.push_back(std::move(e));
+
+  StoreBatch batch;
+  batch.runs.push_back(*run);
+  LATTICE_RETURN_IF_ERROR(store_.Commit(batch));
+  Run* raw = run.get();
+  runs_by_name_[raw->name] = raw;
+  runs_.push_back(std::move(run));
+  Changed(raw->name);
+  Schedule();
+  return static_cast<const Run*>(raw);
+}
+
+const Run* Controller::FindRun(const std::string& name) const {
+  auto it = runs_by_name_.find(name);
+  return it == runs_by_name_.end() ? nullptr : it->second;
+}
+
+Status Controller::Cancel(const std::string& run_name, std::optional<int> exp) {
+  auto it = runs_by_name_.find(run_name);
+  if (it == runs_by_name_.end()) return Error(ErrorCode::kNotFound, "no run named '" + run_name + "'");
+  Run& run = *it->second;
+  if (exp && (*exp < 0 || static_cast<size_t>(*exp) >= run.experiments.size()))
+    return Error(ErrorCode::kNotFound, "run '" + run_name + "' has no experiment " + std::to_string(*exp));
+  StoreBatch batch;
+  std::set<std::string> nodes_to_wake;
+  for (auto& e : run.experiments) {
+    if (exp && e.index != *exp) continue;
+    if (IsTerminal(e.state) || e.cancel_requested) continue;
+    e.cancel_requested = true;
+    if (e.state == ExperimentState::kQueued) {
+      e.state = ExperimentState::kCancelled;
+      e.reason = "cancelled before it started";
+    } else {
+      e.reason = "cancelling";
+      nodes_to_wake.insert(e.node);
+    }
+    batch.experiments.emplace_back(run.name, e);
+  }
+  if (batch.empty()) return OkStatus();
+  LATTICE_RETURN_IF_ERROR(Commit(batch));
+  Changed(run.name);
+  for (const auto& n : nodes_to_wake)
+    if (listener_.node_has_work) listener_.node_has_work(n);
+  return OkStatus();
+}
+
+const Attempt* Controller::FindAttempt(int64_t id) const {
+  auto it = attempts_.find(id);
+  return it == attempts_.end() ? nullptr : &it->second;
+}
+
+Attempt* Controller::MutableAttempt(int64_t id) {
+  auto it = attempts_.find(id);
+  return it == attempts_.end() ? nullptr : &it->second;
+}
+
+const Attempt* Controller::FindAttempt(const std::string& run, int exp, int number) const {
+  auto it = attempts_by_exp_.find({run, exp});
+  if (it == attempts_by_exp_.end() || it->second.empty()) return nullptr;
+  if (number <= 0) return FindAttempt(it->second.back());
+  if (static_cast<size_t>(number) > it->second.size()) return nullptr;
+  return FindAttempt(it->second[static_cast<size_t>(number) - 1]);
+}
+
+std::vector<const Attempt*> Controller::CurrentAttempts(const Run& run) const {
+  std::vector<const Attempt*> out;
+  for (const auto& e : run.experiments) out.push_back(e.current_attempt ? FindAttempt(e.current_attempt) : nullptr);
+  return out;
+}
+
+bool Controller::LogComplete(const Attempt& a) const {
+  if (!IsTerminal(a.state)) return false;
+  if (a.final_log_bytes) return a.log_bytes >= *a.final_log_bytes;
+  return a.state == AttemptState::kLost || a.state == AttemptState::kCancelled;
+}
+
+Result<uint64_t> Controller::AppendLog(const std::string& node, int64_t attempt_id, uint64_t offset,
+                                       std::string_view data) {
+  Attempt* a = MutableAttempt(attempt_id);
+  if (!a) return Error(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id));
+  if (a->node != node)
+    return Error(ErrorCode::kFailedPrecondition, "attempt " + std::to_string(attempt_id) + " does not run on node " + node);
+  Seen(node);
+  uint64_t before = a->log_bytes;
+  LATTICE_ASSIGN_OR_RETURN(uint64_t length, logs_.Append(attempt_id, offset, data));
+  a->log_bytes = length;
+  if (length != before) Changed(a->run);
+  return length;
+}
+
+Node* Controller::MutableNode(const std::string& id) {
+  for (auto& n : nodes_)
+    if (n.id == id) return &n;
+  return nullptr;
+}
+
+void Controller::Seen(const std::string& node) { node_seen_mono_[node] = clock_.MonotonicMs(); }
+
+Result<const Node*> Controller::RegisterNode(const NodeRegistration& reg) {
+  Node* n = MutableNode(reg.id);
+  if (!n) {
+    nodes_.push_back(Node{});
+    n = &nodes_.back();
+    n->id = reg.id;
+  }
+  n->hostname = reg.hostname;
+  n->cpus = reg.cpus;
+  n->memory_bytes = reg.memory_bytes;
+  n->gpus = reg.gpus;
+  n->state = NodeState::kReady;
+  n->registered_at_ms = clock_.NowMs();
+  n->last_seen_ms = clock_.NowMs();
+  Seen(reg.id);
+  StoreBatch batch;
+  batch.nodes.push_back(*n);
+  LATTICE_RETURN_IF_ERROR(Commit(batch));
+  LOG_INFO("controller", "node " << reg.id << " (" << reg.hostname << ") registered: " << reg.cpus << " CPUs, "
+                                 << reg.gpus.size() << " GPUs");
+  Schedule();
+  return static_cast<const Node*>(MutableNode(reg.id));
+}
+
+Controller::ExpKey Controller::Locate(const Attempt& a) {
+  auto it = runs_by_name_.find(a.run);
+  if (it == runs_by_name_.end() || static_cast<size_t>(a.experiment) >= it->second->experiments.size())
+    return {nullptr, nullptr};
+  return {it->second, &it->second->experiments[static_cast<size_t>(a.experiment)]};
+}
+
+void Controller::FinishExperiment(Run& run, Experiment& e, const Attempt& a, StoreBatch& batch) {
+  if (e.current_attempt != a.id || IsTerminal(e.state)) return;
+  e.exit_code = a.exit_code;
+  if (e.cancel_requested) {
+    e.state = ExperimentState::kCancelled;
+    e.reason = "cancelled";
+  } else if (a.state == AttemptState::kSucceeded) {
+    e.state = ExperimentState::kSucceeded;
+    e.reason = "exited with code 0";
+  } else if (a.state == AttemptState::kFailed) {
+    e.state = ExperimentState::kFailed;
+    e.reason = a.exit_code ? "exited with code " + std::to_string(*a.exit_code) : "failed";
+  }
+  batch.experiments.emplace_back(run.name, e);
+}
+
+void Controller::LoseAttempt(Attempt& a, const std::string& why, StoreBatch& batch) {
+  if (IsTerminal(a.state)) return;
+  a.state = AttemptState::kLost;
+  a.ended_at_ms = clock_.NowMs();
+  batch.attempts.push_back(a);
+  auto [run, e] = Locate(a);
+  if (!run || e->current_attempt != a.id || IsTerminal(e->state)) return;
+  if (e->cancel_requested) {
+    e->state = ExperimentState::kCancelled;
+    e->reason = "cancelled (" + why + ")";
+  } else if (e->restarts < run->spec.max_restarts) {
+    ++e->restarts;
+    e->state = ExperimentState::kQueued;
+    e->reason = "requeued: " + why + " (restart " + std::to_string(e->restarts) + " of " +
+                std::to_string(run->spec.max_restarts) + ")";
+  } else {
+    e->state = ExperimentState::kFailed;
+    e->reason = why + (run->spec.max_restarts > 0 ? "; no restarts left" : "; --max-restarts is 0");
+  }
+  batch.experiments.emplace_back(run->name, *e);
+  Changed(run->name);
+}
+
+Status Controller::ApplyReports(const std::string& node_id, const std::vector<AttemptReport>& reports, bool full) {
+  Node* node = MutableNode(node_id);
+  if (!node) return Error(ErrorCode::kNotFound, "node " + node_id + " is not registered; register first");
+  Seen(node_id);
+  StoreBatch batch;
+  if (node->state == NodeState::kLost) {
+    node->state = NodeState::kReady;
+    node->last_seen_ms = clock_.NowMs();
+    batch.nodes.push_back(*node);
+    LOG_INFO("controller", "node " << node_id << " is back");
+  }
+  std::set<std::string> changed;
+  std::set<int64_t> reported;
+  for (const AttemptReport& r : reports) {
+    reported.insert(r.id);
+    Attempt* a = MutableAttempt(r.id);
+    if (!a || a->node != node_id) continue;  // PendingWork tells the agent to drop it
+    if (r.state != ReportedState::kRunning && (!a->final_log_bytes || *a->final_log_bytes != r.log_bytes)) {
+      a->final_log_bytes = r.log_bytes;
+      batch.attempts.push_back(*a);
+      changed.insert(a->run);
+    }
+    if (IsTerminal(a->state)) continue;
+    auto [run, e] = Locate(*a);
+    if (r.state == ReportedState::kRunning) {
+      if (a->state == AttemptState::kStarting) {
+        a->state = AttemptState::kRunning;
+        batch.attempts.push_back(*a);
+        if (run && e->current_attempt == a->id && e->state == ExperimentState::kStarting) {
+          e->state = ExperimentState::kRunning;
+          e->reason = "running on " + node_id;
+          batch.experiments.emplace_back(run->name, *e);
+        }
+        changed.insert(a->run);
+      }
+    } else if (r.state == ReportedState::kExited) {
+      a->exit_code = r.exit_code;
+      a->ended_at_ms = clock_.NowMs();
+      bool cancelled = run && e->cancel_requested;
+      a->state = cancelled ? AttemptState::kCancelled
+                           : (r.exit_code && *r.exit_code == 0 ? AttemptState::kSucceeded : AttemptState::kFailed);
+      batch.attempts.push_back(*a);
+      if (run) {
+        if (!r.message.empty()) e->reason = r.message;
+        FinishExperiment(*run, *e, *a, batch);
+        if (!r.message.empty() && e->state == ExperimentState::kFailed) e->reason = r.message;
+      }
+      changed.insert(a->run);
+    } else {
+      LoseAttempt(*a, "the agent on " + node_id + " lost track of attempt " + std::to_string(a->id), batch);
+    }
+  }
+  if (full) {
+    for (auto& [id, a] : attempts_) {
+      if (a.node != node_id || a.state != AttemptState::kRunning || reported.count(id)) continue;
+      LoseAttempt(a, "the agent on " + node_id + " no longer knows attempt " + std::to_string(id), batch);
+    }
+  }
+  Status st = Commit(batch);
+  for (const auto& r : changed) Changed(r);
+  if (!batch.empty()) Schedule();
+  return st;
+}
+
+AgentWork Controller::PendingWork(const std::string& node_id, const std::set<int64_t>& reported) const {
+  AgentWork work;
+  for (int64_t id : reported) {
+    const Attempt* a = FindAttempt(id);
+    if (!a || a->node != node_id) {
+      work.cancel.push_back(id);
+      work.forget.push_back(id);
+      continue;
+    }
+    if (IsTerminal(a->state) && a->state != AttemptState::kCancelled && a->state != AttemptState::kSucceeded &&
+        a->state != AttemptState::kFailed) {
+      work.cancel.push_back(id);  // lost on our side: stop it there
+    }
+    if (LogComplete(*a)) work.forget.push_back(id);
+  }
+  for (const auto& [id, a] : attempts_) {
+    if (a.node != node_id || IsTerminal(a.state)) continue;
+    auto it = runs_by_name_.find(a.run);
+    if (it == runs_by_name_.end()) continue;
+    const Run& run = *it->second;
+    const Experiment& e = run.experiments[static_cast<size_t>(a.experiment)];
+    if (e.cancel_requested) {
+      work.cancel.push_back(id);
+      continue;
+    }
+    if (a.state == AttemptState::kStarting && !reported.count(id)) {
+      Assignment x;
+      x.attempt = id;
+      x.run = run.name;
+      x.experiment = a.experiment;
+      x.number = a.number;
+      x.script = run.spec.script;
+      x.args = e.args;
+      x.snapshot = run.spec.snapshot;
+      x.env = run.spec.env;
+      x.python = run.spec.python;
+      x.grace_ms = run.spec.grace_ms;
+      x.resources = run.spec.resources;
+      x.gpus = a.gpu_indices;
+      work.assign.push_back(std::move(x));
+    }
+  }
+  return work;
+}
+
+void Controller::Tick() {
+  int64_t now = clock_.MonotonicMs();
+  StoreBatch batch;
+  for (auto& n : nodes_) {
+    if (n.state != NodeState::kReady) continue;
+    auto it = node_seen_mono_.find(n.id);
+    int64_t seen = it == node_seen_mono_.end() ? 0 : it->second;
+    if (now - seen < options_.node_timeout_ms) continue;
+    n.state = NodeState::kLost;
+    n.last_seen_ms = clock_.NowMs() - (now - seen);
+    batch.nodes.push_back(n);
+    LOG_WARN("controller", "node " << n.id << " lost: no heartbeat for " << (now - seen) << " ms");
+    for (auto& [id, a] : attempts_) {
+      if (a.node == n.id && !IsTerminal(a.state))
+        LoseAttempt(a, "node " + n.id + " stopped responding", batch);
+    }
+  }
+  if (batch.empty()) return;
+  (void)Commit(batch);
+  Schedule();
+}
+
+void Controller::Schedule() {
+  // Free resources per ready node = offer minus active attempts.
+  std::vector<sched::NodeSnapshot> snaps;
+  std::map<std::string, size_t> index;
+  for (const auto& n : nodes_) {
+    if (n.state != NodeState::kReady) continue;
+    sched::NodeSnapshot s;
+    s.id = n.id;
+    s.total = Resources{n.cpus, n.memory_bytes, static_cast<int>(n.gpus.size())};
+    s.free_cpus = n.cpus;
+    s.free_memory = n.memory_bytes;
+    for (const auto& g : n.gpus) s.free_gpus.push_back(g.index);
+    index[n.id] = snaps.size();
+    snaps.push_back(std::move(s));
+  }
+  for (const auto& [id, a] : attempts_) {
+    if (IsTerminal(a.state)) continue;
+    auto it = index.find(a.node);
+    auto run = runs_by_name_.find(a.run);
+    if (it == index.end() || run == runs_by_name_.end()) continue;
+    auto& s = snaps[it->second];
+    const Resources& r = run->second->spec.resources;
+    s.free_cpus -= r.cpus;
+    s.free_memory -= std::min(s.free_memory, r.memory_bytes);
+    for (int g : a.gpu_indices) std::erase(s.free_gpus, g);
+  }
+  std::vector<sched::Request> queue;
+  std::vector<std::pair<Run*, Experiment*>> keys;
+  for (auto& run : runs_) {
+    for (auto& e : run->experiments) {
+      if (e.state != ExperimentState::kQueued) continue;
+      queue.push_back({keys.size(), run->spec.resources});
+      keys.emplace_back(run.get(), &e);
+    }
+  }
+  if (queue.empty()) return;
+  sched::Decision d = sched::Place(std::move(snaps), queue);
+  StoreBatch batch;
+  std::set<std::string> woken, changed;
+  for (const auto& p : d.placed) {
+    auto [run, e] = keys[p.key];
+    Attempt a;
+    a.id = next_attempt_id_++;
+    a.run = run->name;
+    a.experiment = e->index;
+    a.number = e->attempts + 1;
+    a.node = p.node;
+    a.state = AttemptState::kStarting;
+    a.started_at_ms = clock_.NowMs();
+    a.gpu_indices = p.gpus;
+    e->attempts += 1;
+    e->state = ExperimentState::kStarting;
+    e->node = p.node;
+    e->current_attempt = a.id;
+    e->exit_code.reset();
+    e->reason = "starting on " + p.node;
+    batch.attempts.push_back(a);
+    batch.experiments.emplace_back(run->name, *e);
+    attempts_by_exp_[{a.run, a.experiment}].push_back(a.id);
+    attempts_[a.id] = std::move(a);
+    woken.insert(p.node);
+    changed.insert(run->name);
+  }
+  for (const auto& [key, why] : d.waiting) {
+    auto [run, e] = keys[key];
+    if (e->reason == why) continue;
+    e->reason = why;
+    changed.insert(run->name);  // the reason is shown, not stored
+  }
+  (void)Commit(batch);
+  for (const auto& r : changed) Changed(r);
+  for (const auto& n : woken)
+    if (listener_.node_has_work) listener_.node_has_work(n);
+}
+
+}  // namespace lattice

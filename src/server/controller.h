@@ -1,0 +1,118 @@
+// The controller owns the server's state: runs, experiments, attempts and
+// nodes, and drives each experiment's state machine (DESIGN.md):
+//   queued -> starting -> running -> succeeded | failed | cancelled,
+// with a lost attempt sending its experiment back to queued while
+// --max-restarts allows. Every change is committed to the Store in one
+// transaction before memory changes, so a crash never shows a state that was
+// not stored. No sockets and no timers here: the API shell (api_service)
+// calls in and is told about changes through the listener callbacks.
+// Thread-safety: none; the server's loop thread only.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "model/agent_protocol.h"
+#include "model/codec.h"
+#include "model/types.h"
+#include "server/log_store.h"
+#include "store/store.h"
+
+namespace lattice {
+
+struct ControllerOptions {
+  // An agent not heard from for this long is lost; its attempts too.
+  int64_t node_timeout_ms = 6000;
+};
+
+struct ControllerListener {
+  std::function<void(const std::string& node)> node_has_work;  // wake its long poll
+  std::function<void(const std::string& run)> run_changed;     // state or logs
+};
+
+class Controller final {
+ public:
+  Controller(Store& store, LogStore& logs, const Clock& clock, ControllerOptions options,
+             ControllerListener listener);
+
+  // Loads the stored state; nodes get a fresh heartbeat grace period.
+  Status Load();
+
+  // --- runs -----------------------------------------------------------------
+  Result<const Run*> Submit(SubmitRequest request, std::mt19937_64& rng);
+  const Run* FindRun(const std::string& name) const;
+  const std::vector<std::unique_ptr<Run>>& Runs() const { return runs_; }
+  // Cancels every experiment of the run (exp == nullopt) or one of them.
+  Status Cancel(const std::string& run, std::optional<int> exp);
+  // Bumped on every change of the run: lets the API cache rendered documents.
+  uint64_t RunVersion(const std::string& run) const;
+
+  // --- attempts and logs -----------------------------------------------------
+  const Attempt* FindAttempt(int64_t id) const;
+  // The newest attempt of an experiment (number 0) or the given one.
+  const Attempt* FindAttempt(const std::string& run, int exp, int number) const;
+  std::vector<const Attempt*> CurrentAttempts(const Run& run) const;
+  Result<uint64_t> AppendLog(const std::string& node, int64_t attempt, uint64_t offset, std::string_view data);
+  Result<std::string> ReadLog(int64_t attempt, uint64_t offset, size_t max_bytes) {
+    return logs_.Read(attempt, offset, max_bytes);
+  }
+  // True when no more log bytes will arrive for the attempt.
+  bool LogComplete(const Attempt& a) const;
+
+  // --- nodes -----------------------------------------------------------------
+  Result<const Node*> RegisterNode(const NodeRegistration& reg);
+  const std::vector<Node>& Nodes() const { return nodes_; }
+  // Applies an agent's reports. full=true (a sync) means the list is the
+  // agent's whole truth: an attempt it no longer knows is lost.
+  Status ApplyReports(const std::string& node, const std::vector<AttemptReport>& reports, bool full);
+  // What the agent should do, given the attempt ids it reported.
+  AgentWork PendingWork(const std::string& node, const std::set<int64_t>& reported) const;
+  // Records that the agent was heard from (any request, or an open long poll).
+  void Seen(const std::string& node);
+
+  // --- reconciler ------------------------------------------------------------
+  // Marks silent nodes lost and their attempts lost. Call about once a second.
+  void Tick();
+
+ private:
+  struct ExpKey {
+    Run* run;
+    Experiment* exp;
+  };
+  Node* MutableNode(const std::string& id);
+  Attempt* MutableAttempt(int64_t id);
+  ExpKey Locate(const Attempt& a);
+  Status Commit(StoreBatch& batch);
+  void Changed(const std::string& run);
+  // Sets exp/attempt to their end states (attempt already terminal).
+  void FinishExperiment(Run& run, Experiment& e, const Attempt& a, StoreBatch& batch);
+  void LoseAttempt(Attempt& a, const std::string& why, StoreBatch& batch);
+  void Schedule();
+
+  Store& store_;
+  LogStore& logs_;
+  const Clock& clock_;
+  const ControllerOptions options_;
+  const ControllerListener listener_;
+
+  std::vector<std::unique_ptr<Run>> runs_;  // creation order
+  std::map<std::string, Run*> runs_by_name_;
+  std::map<std::string, uint64_t> run_versions_;
+  std::map<int64_t, Attempt> attempts_;
+  // (run, experiment) -> attempt ids in order
+  std::map<std::pair<std::string, int>, std::vector<int64_t>> attempts_by_exp_;
+  std::vector<Node> nodes_;
+  std::map<std::string, int64_t> node_seen_mono_;
+  int64_t next_attempt_id_ = 1;
+  bool reloading_ = false;  // a failed commit reloads; never recursively
+};
+
+}  // namespace lattice

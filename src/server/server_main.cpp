@@ -1,0 +1,125 @@
+#include "server/server_main.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/clock.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/token.h"
+#include "net/http_server.h"
+#include "server/api_service.h"
+#include "server/blob_store.h"
+#include "server/controller.h"
+#include "server/log_store.h"
+#include "store/store.h"
+
+namespace lattice {
+namespace {
+constexpr const char* kLog = "server";
+
+// Re-arms itself every second: the reconciler's heartbeat check.
+void ScheduleTick(net::EventLoop& loop, Controller& controller, std::unique_ptr<net::TimerHandle>* handle) {
+  *handle = loop.RunAfter(std::chrono::milliseconds(1000), [&loop, &controller, handle] {
+    controller.Tick();
+    ScheduleTick(loop, controller, handle);
+  });
+}
+}  // namespace
+
+bool IsLoopback(const std::string& a) {
+  return a == "localhost" || a == "::1" || a.rfind("127.", 0) == 0;
+}
+
+int RunServer(const ServerOptions& options) {
+  auto fail = [](const Error& e) {
+    LOG_ERROR(kLog, e.message);
+    return 1;
+  };
+  auto server_dir = options.home / "server";
+  for (const auto& dir : {options.home, server_dir}) {
+    Status st = fs::MakeDirs(dir, 0700);
+    if (!st.ok()) return fail(st.error());
+  }
+  auto token = LoadOrCreateToken(options.home);
+  if (!token.ok()) return fail(token.error());
+  bool need_token = options.require_token || !IsLoopback(options.address);
+
+  auto store = OpenSqliteStore((server_dir / "lattice.db").string());
+  if (!store.ok()) return fail(store.error());
+  LogStore logs(server_dir / "logs");
+  BlobStore blobs(server_dir / "blobs");
+  for (Status st : {logs.Init(), blobs.Init()})
+    if (!st.ok()) return fail(st.error());
+
+  SystemClock clock;
+  ApiService* api_ptr = nullptr;
+  ControllerListener listener{
+      [&api_ptr](const std::string& node) { if (api_ptr) api_ptr->NodeHasWork(node); },
+      [&api_ptr](const std::string& run) { if (api_ptr) api_ptr->RunChanged(run); }};
+  Controller controller(**store, logs, clock, ControllerOptions{options.node_timeout_ms}, listener);
+  Status loaded = controller.Load();
+  if (!loaded.ok()) return fail(loaded.error());
+
+  // Signals go to one thread that stops the server; block them everywhere else.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  net::HttpServerOptions http;
+  http.address = options.address;
+  http.port = options.port;
+  http.max_body_bytes = 512ull << 20;  // snapshots; JSON bodies have their own limit
+  std::unique_ptr<ApiService> api;
+  auto server = net::StartHttpServer(http, [&api](net::HttpRequest req, std::shared_ptr<net::Exchange> ex) {
+    api->Handle(std::move(req), std::move(ex));
+  });
+  if (!server.ok()) return fail(server.error());
+  ApiOptions api_options;
+  if (need_token) api_options.required_token = *token;
+  api = std::make_unique<ApiService>(controller, blobs, (*server)->Loop(), clock, api_options);
+  api_ptr = api.get();
+
+  uint16_t port = (*server)->BoundPort();
+  std::string host = options.address == "0.0.0.0" ? "127.0.0.1" : options.address;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  std::string url = "http://" + host + ":" + std::to_string(port);
+  Json info{{"url", url}, {"pid", getpid()}, {"address", options.address}, {"port", port},
+            {"token_required", need_token}};
+  Status wrote = fs::WriteFileAtomic(options.home / "server.json", info.dump() + "\n", 0600);
+  if (!wrote.ok()) return fail(wrote.error());
+  LOG_INFO(kLog, "listening on " << url << (need_token ? " (token required)" : "") << ", state in "
+                                 << options.home.string());
+
+  std::unique_ptr<net::TimerHandle> tick;
+  (*server)->Loop().Post([&] { ScheduleTick((*server)->Loop(), controller, &tick); });
+
+  net::HttpServer* raw = server->get();
+  std::thread signals([&set, raw] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    LOG_INFO(kLog, "signal " << sig << ": shutting down");
+    raw->Stop();
+  });
+  raw->Run();
+  // Run returned (Stop was called): release the signal thread if it still waits.
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  tick.reset();
+  api_ptr = nullptr;
+  // Only remove server.json if it still describes this process.
+  auto current = fs::ReadFile(options.home / "server.json");
+  if (current.ok() && current->find("\"pid\":" + std::to_string(getpid())) != std::string::npos)
+    ::unlink((options.home / "server.json").c_str());
+  LOG_INFO(kLog, "stopped");
+  return 0;
+}
+
+}  // namespace lattice

@@ -1,0 +1,281 @@
+// ExtractSnapshot and InspectSnapshot.
+//
+// Reading (zstd, tar parsing) is libarchive's; writing to disk is ours, with
+// *at() calls relative to one descriptor for dest and O_NOFOLLOW on every
+// path component. libarchive's archive_write_disk was the obvious choice but
+// resolves entry names against the process working directory, and in 3.6
+// its ARCHIVE_EXTRACT_SECURE_SYMLINKS check chdir()s into each parent
+// directory: neither is safe in the multi-threaded agent. Writing ourselves
+// gives the same guarantees as SECURE_SYMLINKS | SECURE_NODOTDOT |
+// SECURE_NOABSOLUTEPATHS (names are checked, nothing is written through a
+// symlink) without touching process-wide state.
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <set>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "snapshot/sha256.h"
+#include "snapshot/snapshot.h"
+
+namespace lattice::snapshot {
+namespace {
+
+class Fd final {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+struct ArchiveReadFree {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+
+Error Corrupt(archive* a, const std::string& context) {
+  const char* msg = archive_error_string(a);
+  return Error(ErrorCode::kInvalidArgument, "corrupt snapshot archive: " + context +
+                                                (msg ? std::string(": ") + msg : ""));
+}
+
+Error Refused(const std::string& name, const std::string& why) {
+  return Error(ErrorCode::kInvalidArgument, "snapshot entry '" + name + "' refused: " + why);
+}
+
+// Splits an entry name into components, refusing names that could resolve
+// outside the destination. "." and empty components are dropped.
+Result<std::vector<std::string>> SplitEntryPath(const std::string& name) {
+  if (name.empty()) return Refused(name, "empty path");
+  if (name.front() == '/') return Refused(name, "absolute path");
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= name.size()) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    std::string part = name.substr(start, end - start);
+    if (part == "..") return Refused(name, "path contains '..'");
+    if (!part.empty() && part != ".") parts.push_back(std::move(part));
+    start = end + 1;
+  }
+  return parts;
+}
+
+// Creates entries under one directory descriptor without ever following a
+// symlink. Caches the parent directory of the previous entry: archives are
+// sorted, so siblings arrive together.
+class DiskWriter final {
+ public:
+  explicit DiskWriter(Fd root) : root_(std::move(root)) {}
+
+  Status Write(archive* a, archive_entry* e, const std::string& name,
+               const std::vector<std::string>& parts);
+
+ private:
+  Result<int> OpenParent(const std::string& name, const std::vector<std::string>& parts);
+  Status WriteFile(archive* a, int parent, const std::string& leaf, const std::string& name,
+                   mode_t perm);
+
+  Fd root_;
+  std::string cached_key_;
+  Fd cached_;
+  std::vector<char> buf_ = std::vector<char>(1 << 16);
+};
+
+Result<int> DiskWriter::OpenParent(const std::string& name,
+                                   const std::vector<std::string>& parts) {
+  if (parts.size() == 1) return root_.get();
+  std::string key;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) key += parts[i] + "/";
+  if (cached_.get() >= 0 && key == cached_key_) return cached_.get();
+  cached_ = Fd();
+  Fd dir;
+  int at = root_.get();
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    const char* c = parts[i].c_str();
+    int fd = ::openat(at, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      if (::mkdirat(at, c, 0755) != 0 && errno != EEXIST) {
+        return ErrnoError("cannot create directory for " + name, errno);
+      }
+      fd = ::openat(at, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) {
+      if (errno == ELOOP || errno == ENOTDIR) {
+        return Refused(name, "'" + parts[i] + "' is a symlink or not a directory");
+      }
+      return ErrnoError("cannot open directory for " + name, errno);
+    }
+    dir = Fd(fd);
+    at = fd;
+  }
+  cached_ = std::move(dir);
+  cached_key_ = std::move(key);
+  return cached_.get();
+}
+
+Status DiskWriter::WriteFile(archive* a, int parent, const std::string& leaf,
+                             const std::string& name, mode_t perm) {
+  Fd fd(::openat(parent, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 0600));
+  if (fd.get() < 0) {
+    if (errno == EEXIST) return Refused(name, "already exists (duplicate entry)");
+    return ErrnoError("cannot create " + name, errno);
+  }
+  while (true) {
+    const la_ssize_t n = archive_read_data(a, buf_.data(), buf_.size());
+    if (n < 0) return Corrupt(a, "reading " + name);
+    if (n == 0) break;
+    for (la_ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(fd.get(), buf_.data() + done, static_cast<size_t>(n - done));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("cannot write " + name, errno);
+      }
+      done += w;
+    }
+  }
+  // fchmod, not the open() mode, so the result does not depend on the umask.
+  if (::fchmod(fd.get(), perm) != 0) return ErrnoError("cannot chmod " + name, errno);
+  return OkStatus();
+}
+
+Status DiskWriter::Write(archive* a, archive_entry* e, const std::string& name,
+                         const std::vector<std::string>& parts) {
+  LATTICE_ASSIGN_OR_RETURN(int parent, OpenParent(name, parts));
+  const std::string& leaf = parts.back();
+  // Set-id and sticky bits are dropped: nothing in a code tree needs them.
+  const mode_t perm = archive_entry_perm(e) & 0777;
+  switch (archive_entry_filetype(e)) {
+    case AE_IFDIR: {
+      if (::mkdirat(parent, leaf.c_str(), 0700) != 0 && errno != EEXIST) {
+        return ErrnoError("cannot create directory " + name, errno);
+      }
+      Fd dir(::openat(parent, leaf.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (dir.get() < 0) return Refused(name, "exists and is not a directory");
+      // The owner keeps rwx so that the directory's entries can be created.
+      if (::fchmod(dir.get(), perm | 0700) != 0) return ErrnoError("cannot chmod " + name, errno);
+      return OkStatus();
+    }
+    case AE_IFLNK: {
+      const char* target = archive_entry_symlink(e);
+      if (target == nullptr || *target == '\0') return Refused(name, "symlink without target");
+      if (::symlinkat(target, parent, leaf.c_str()) != 0) {
+        if (errno == EEXIST) return Refused(name, "already exists (duplicate entry)");
+        return ErrnoError("cannot create symlink " + name, errno);
+      }
+      return OkStatus();
+    }
+    default:
+      return WriteFile(a, parent, leaf, name, perm);
+  }
+}
+
+// Reads every entry, checks names, types and limits, and hands each entry to
+// `writer` when there is one.
+Result<SnapshotInfo> ReadEntries(std::string_view data, const ExtractOptions& options,
+                                 DiskWriter* writer) {
+  std::unique_ptr<archive, ArchiveReadFree> a(archive_read_new());
+  if (!a) return Error(ErrorCode::kInternal, "archive_read_new failed");
+  archive_read_support_filter_zstd(a.get());
+  archive_read_support_format_tar(a.get());
+  if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK) {
+    return Corrupt(a.get(), "cannot open");
+  }
+  // Snapshots are always zstd; accepting plain tar would only widen what a
+  // hostile upload can feed the tar parser.
+  if (archive_filter_code(a.get(), 0) != ARCHIVE_FILTER_ZSTD) {
+    return Error(ErrorCode::kInvalidArgument, "not a snapshot archive: not zstd-compressed");
+  }
+  SnapshotInfo info;
+  // Checked here as well as by the writer's O_NOFOLLOW/O_EXCL, so that
+  // InspectSnapshot refuses exactly what ExtractSnapshot would.
+  std::set<std::string> seen;
+  std::set<std::string> non_dirs;
+  archive_entry* e = nullptr;
+  while (true) {
+    const int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) return Corrupt(a.get(), "reading entry header");
+    const char* raw = archive_entry_pathname(e);
+    const std::string name = raw ? raw : "";
+    LATTICE_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitEntryPath(name));
+    if (parts.empty()) continue;  // "./": the destination itself
+    if (archive_entry_hardlink(e) != nullptr) return Refused(name, "hard links are not supported");
+    const mode_t type = archive_entry_filetype(e);
+    if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
+      return Refused(name, "not a file, directory or symlink");
+    }
+    std::string key;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (i > 0 && non_dirs.count(key) > 0) {
+        return Refused(name, "'" + key + "' is a symlink or not a directory");
+      }
+      key += (i > 0 ? "/" : "") + parts[i];
+    }
+    if (!seen.insert(key).second) return Refused(name, "duplicate entry");
+    if (type != AE_IFDIR) non_dirs.insert(key);
+    if (type != AE_IFDIR && ++info.file_count > options.max_files) {
+      return Error(ErrorCode::kResourceExhausted,
+                   "snapshot has more than " + std::to_string(options.max_files) + " files");
+    }
+    if (type == AE_IFREG) {
+      const la_int64_t size = archive_entry_size(e);
+      if (size < 0) return Corrupt(a.get(), "negative size for " + name);
+      info.total_bytes += static_cast<uint64_t>(size);
+      if (info.total_bytes > options.max_total_bytes) {
+        return Error(ErrorCode::kResourceExhausted,
+                     "snapshot expands to more than " + HumanBytes(options.max_total_bytes));
+      }
+    }
+    if (writer != nullptr) LATTICE_RETURN_IF_ERROR(writer->Write(a.get(), e, name, parts));
+  }
+  return info;
+}
+
+}  // namespace
+
+Status ExtractSnapshot(std::string_view archive, const std::filesystem::path& dest,
+                       const ExtractOptions& options) {
+  if (!options.expected_sha256.empty()) {
+    const std::string actual = Sha256Hex(archive);
+    if (actual != options.expected_sha256) {
+      return Error(ErrorCode::kInvalidArgument, "snapshot archive has sha256 " + actual +
+                                                    ", expected " + options.expected_sha256);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dest, ec);
+  if (ec) {
+    return Error(ErrorCode::kIo, "cannot create " + dest.string() + ": " + ec.message());
+  }
+  Fd root(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) return ErrnoError("cannot open " + dest.string(), errno);
+  DiskWriter writer(std::move(root));
+  LATTICE_ASSIGN_OR_RETURN(SnapshotInfo info, ReadEntries(archive, options, &writer));
+  (void)info;
+  return OkStatus();
+}
+
+Result<SnapshotInfo> InspectSnapshot(std::string_view archive, const ExtractOptions& options) {
+  return ReadEntries(archive, options, nullptr);
+}
+
+}  // namespace lattice::snapshot

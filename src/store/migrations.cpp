@@ -1,0 +1,57 @@
+#include "store/migrations.h"
+
+namespace lattice {
+
+const std::vector<Migration>& Migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {"initial schema", R"SQL(
+CREATE TABLE runs (
+  name TEXT PRIMARY KEY,
+  description TEXT NOT NULL,
+  created_at_ms BIGINT NOT NULL,
+  spec TEXT NOT NULL
+);
+CREATE TABLE experiments (
+  run TEXT NOT NULL REFERENCES runs(name),
+  idx INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  args TEXT NOT NULL,
+  exit_code INTEGER,
+  attempts INTEGER NOT NULL,
+  restarts INTEGER NOT NULL,
+  node TEXT NOT NULL,
+  current_attempt BIGINT NOT NULL,
+  cancel_requested INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  PRIMARY KEY (run, idx)
+);
+CREATE TABLE attempts (
+  id BIGINT PRIMARY KEY,
+  run TEXT NOT NULL REFERENCES runs(name),
+  experiment INTEGER NOT NULL,
+  number INTEGER NOT NULL,
+  node TEXT NOT NULL,
+  state TEXT NOT NULL,
+  exit_code INTEGER,
+  started_at_ms BIGINT NOT NULL,
+  ended_at_ms BIGINT NOT NULL,
+  gpus TEXT NOT NULL,
+  final_log_bytes BIGINT
+);
+CREATE INDEX attempts_by_experiment ON attempts(run, experiment);
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  hostname TEXT NOT NULL,
+  cpus DOUBLE PRECISION NOT NULL,
+  memory_bytes BIGINT NOT NULL,
+  gpus TEXT NOT NULL,
+  state TEXT NOT NULL,
+  registered_at_ms BIGINT NOT NULL,
+  last_seen_ms BIGINT NOT NULL
+);
+)SQL"},
+  };
+  return kMigrations;
+}
+
+}  // namespace lattice

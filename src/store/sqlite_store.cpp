@@ -1,0 +1,307 @@
+// SQLite implementation of Store. Single connection, used from the server's
+// loop thread only.
+#include <sqlite3.h>
+
+#include "common/json.h"
+#include "model/codec.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+namespace lattice {
+namespace {
+
+class Statement final {
+ public:
+  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return stmt_; }
+  void Reset() { sqlite3_reset(stmt_); sqlite3_clear_bindings(stmt_); }
+  void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+  void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
+  void Bind(int i, const std::optional<int>& v) { v ? Bind(i, static_cast<int64_t>(*v)) : BindNull(i); }
+  std::string Text(int col) {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? std::string(reinterpret_cast<const char*>(t), static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+  }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  double Real(int col) { return sqlite3_column_double(stmt_, col); }
+  bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override { sqlite3_close(db_); }
+
+  Status Init() {
+    LATTICE_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+    LATTICE_RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+    LATTICE_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
+    sqlite3_busy_timeout(db_, 5000);
+    LATTICE_RETURN_IF_ERROR(Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"));
+    int current = SchemaVersion();
+    const auto& migrations = Migrations();
+    for (size_t i = 0; i < migrations.size(); ++i) {
+      int version = static_cast<int>(i) + 1;
+      if (version <= current) continue;
+      LATTICE_RETURN_IF_ERROR(Exec("BEGIN"));
+      Status st = Exec(migrations[i].sql);
+      if (st.ok()) {
+        Statement s(db_, "INSERT INTO schema_migrations(version, name) VALUES (?, ?)");
+        s.Bind(1, static_cast<int64_t>(version));
+        s.Bind(2, std::string(migrations[i].name));
+        st = Step(s, "recording migration");
+      }
+      if (!st.ok()) {
+        (void)Exec("ROLLBACK");
+        return st.error().Wrap("applying migration " + std::to_string(version) + " (" + migrations[i].name + ")");
+      }
+      LATTICE_RETURN_IF_ERROR(Exec("COMMIT"));
+    }
+    return OkStatus();
+  }
+
+  int SchemaVersion() override {
+    Statement s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (!s.ok() || sqlite3_step(s.get()) != SQLITE_ROW) return 0;
+    return static_cast<int>(s.Int(0));
+  }
+
+  Result<StoreData> Load() override {
+    StoreData data;
+    std::map<std::string, size_t> run_index;
+    {
+      Statement s(db_, "SELECT name, description, created_at_ms, spec FROM runs ORDER BY created_at_ms, name");
+      if (!s.ok()) return SqlError("loading runs");
+      while (sqlite3_step(s.get()) == SQLITE_ROW) {
+        Run run;
+        run.name = s.Text(0);
+        run.description = s.Text(1);
+        run.created_at_ms = s.Int(2);
+        LATTICE_ASSIGN_OR_RETURN(Json spec_json, ParseJson(s.Text(3), "stored spec of run " + run.name));
+        LATTICE_ASSIGN_OR_RETURN(run.spec, SpecFromJson(spec_json));
+        run_index[run.name] = data.runs.size();
+        data.runs.push_back(std::move(run));
+      }
+    }
+    {
+      Statement s(db_,
+                  "SELECT run, idx, state, args, exit_code, attempts, restarts, node, current_attempt, "
+                  "cancel_requested, reason FROM experiments ORDER BY run, idx");
+      if (!s.ok()) return SqlError("loading experiments");
+      while (sqlite3_step(s.get()) == SQLITE_ROW) {
+        auto it = run_index.find(s.Text(0));
+        if (it == run_index.end()) continue;
+        Experiment e;
+        e.index = static_cast<int>(s.Int(1));
+        if (!ParseExperimentState(s.Text(2), &e.state))
+          return Error(ErrorCode::kInternal, "stored experiment has unknown state '" + s.Text(2) + "'");
+        LATTICE_ASSIGN_OR_RETURN(Json args, ParseJson(s.Text(3), "stored experiment args"));
+        e.args = args.get<std::vector<std::string>>();
+        if (!s.IsNull(4)) e.exit_code = static_cast<int>(s.Int(4));
+        e.attempts = static_cast<int>(s.Int(5));
+        e.restarts = static_cast<int>(s.Int(6));
+        e.node = s.Text(7);
+        e.current_attempt = s.Int(8);
+        e.cancel_requested = s.Int(9) != 0;
+        e.reason = s.Text(10);
+        auto& exps = data.runs[it->second].experiments;
+        if (static_cast<size_t>(e.index) >= exps.size()) exps.resize(static_cast<size_t>(e.index) + 1);
+        exps[static_cast<size_t>(e.index)] = std::move(e);
+      }
+    }
+    {
+      Statement s(db_,
+                  "SELECT id, run, experiment, number, node, state, exit_code, started_at_ms, ended_at_ms, "
+                  "gpus, final_log_bytes FROM attempts ORDER BY id");
+      if (!s.ok()) return SqlError("loading attempts");
+      while (sqlite3_step(s.get()) == SQLITE_ROW) {
+        Attempt a;
+        a.id = s.Int(0);
+        a.run = s.Text(1);
+        a.experiment = static_cast<int>(s.Int(2));
+        a.number = static_cast<int>(s.Int(3));
+        a.node = s.Text(4);
+        if (!ParseAttemptState(s.Text(5), &a.state))
+          return Error(ErrorCode::kInternal, "stored attempt has unknown state '" + s.Text(5) + "'");
+        if (!s.IsNull(6)) a.exit_code = static_cast<int>(s.Int(6));
+        a.started_at_ms = s.Int(7);
+        a.ended_at_ms = s.Int(8);
+        LATTICE_ASSIGN_OR_RETURN(Json gpus, ParseJson(s.Text(9), "stored attempt gpus"));
+        a.gpu_indices = gpus.get<std::vector<int>>();
+        if (!s.IsNull(10)) a.final_log_bytes = static_cast<uint64_t>(s.Int(10));
+        data.attempts.push_back(std::move(a));
+      }
+    }
+    {
+      Statement s(db_,
+                  "SELECT id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms "
+                  "FROM nodes ORDER BY id");
+      if (!s.ok()) return SqlError("loading nodes");
+      while (sqlite3_step(s.get()) == SQLITE_ROW) {
+        Node n;
+        n.id = s.Text(0);
+        n.hostname = s.Text(1);
+        n.cpus = s.Real(2);
+        n.memory_bytes = static_cast<uint64_t>(s.Int(3));
+        LATTICE_ASSIGN_OR_RETURN(Json gpus, ParseJson(s.Text(4), "stored node gpus"));
+        LATTICE_RETURN_IF_ERROR(ParseGpus(gpus, "gpus", &n.gpus));
+        if (!ParseNodeState(s.Text(5), &n.state)) n.state = NodeState::kLost;
+        n.registered_at_ms = s.Int(6);
+        n.last_seen_ms = s.Int(7);
+        data.nodes.push_back(std::move(n));
+      }
+    }
+    return data;
+  }
+
+  Status Commit(const StoreBatch& batch) override {
+    if (batch.empty()) return OkStatus();
+    LATTICE_RETURN_IF_ERROR(Exec("BEGIN"));
+    Status st = WriteBatch(batch);
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    return Exec("COMMIT");
+  }
+
+ private:
+  Status WriteBatch(const StoreBatch& batch) {
+    if (!run_stmt_) {
+      run_stmt_ = std::make_unique<Statement>(db_,
+          "INSERT INTO runs(name, description, created_at_ms, spec) VALUES (?,?,?,?) "
+          "ON CONFLICT(name) DO UPDATE SET description=excluded.description, spec=excluded.spec");
+      exp_stmt_ = std::make_unique<Statement>(db_,
+          "INSERT INTO experiments(run, idx, state, args, exit_code, attempts, restarts, node, current_attempt, "
+          "cancel_requested, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+          "ON CONFLICT(run, idx) DO UPDATE SET state=excluded.state, exit_code=excluded.exit_code, "
+          "attempts=excluded.attempts, restarts=excluded.restarts, node=excluded.node, "
+          "current_attempt=excluded.current_attempt, cancel_requested=excluded.cancel_requested, "
+          "reason=excluded.reason");
+      attempt_stmt_ = std::make_unique<Statement>(db_,
+          "INSERT INTO attempts(id, run, experiment, number, node, state, exit_code, started_at_ms, ended_at_ms, "
+          "gpus, final_log_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+          "ON CONFLICT(id) DO UPDATE SET state=excluded.state, exit_code=excluded.exit_code, "
+          "started_at_ms=excluded.started_at_ms, ended_at_ms=excluded.ended_at_ms, "
+          "final_log_bytes=excluded.final_log_bytes");
+      node_stmt_ = std::make_unique<Statement>(db_,
+          "INSERT INTO nodes(id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms) "
+          "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET hostname=excluded.hostname, "
+          "cpus=excluded.cpus, memory_bytes=excluded.memory_bytes, gpus=excluded.gpus, state=excluded.state, "
+          "registered_at_ms=excluded.registered_at_ms, last_seen_ms=excluded.last_seen_ms");
+      if (!run_stmt_->ok() || !exp_stmt_->ok() || !attempt_stmt_->ok() || !node_stmt_->ok())
+        return SqlError("preparing statements");
+    }
+    for (const Run& run : batch.runs) {
+      Statement& s = *run_stmt_;
+      s.Reset();
+      s.Bind(1, run.name);
+      s.Bind(2, run.description);
+      s.Bind(3, run.created_at_ms);
+      s.Bind(4, SpecToJson(run.spec).dump());
+      LATTICE_RETURN_IF_ERROR(Step(s, "writing run " + run.name));
+      for (const Experiment& e : run.experiments) LATTICE_RETURN_IF_ERROR(WriteExperiment(run.name, e));
+    }
+    for (const auto& [run, e] : batch.experiments) LATTICE_RETURN_IF_ERROR(WriteExperiment(run, e));
+    for (const Attempt& a : batch.attempts) {
+      Statement& s = *attempt_stmt_;
+      s.Reset();
+      s.Bind(1, a.id);
+      s.Bind(2, a.run);
+      s.Bind(3, static_cast<int64_t>(a.experiment));
+      s.Bind(4, static_cast<int64_t>(a.number));
+      s.Bind(5, a.node);
+      s.Bind(6, std::string(ToString(a.state)));
+      s.Bind(7, a.exit_code);
+      s.Bind(8, a.started_at_ms);
+      s.Bind(9, a.ended_at_ms);
+      s.Bind(10, Json(a.gpu_indices).dump());
+      if (a.final_log_bytes) s.Bind(11, static_cast<int64_t>(*a.final_log_bytes)); else s.BindNull(11);
+      LATTICE_RETURN_IF_ERROR(Step(s, "writing attempt " + std::to_string(a.id)));
+    }
+    for (const Node& n : batch.nodes) {
+      Statement& s = *node_stmt_;
+      s.Reset();
+      Json gpus = Json::array();
+      for (const auto& g : n.gpus) gpus.push_back(ToJson(g));
+      s.Bind(1, n.id);
+      s.Bind(2, n.hostname);
+      s.Bind(3, n.cpus);
+      s.Bind(4, static_cast<int64_t>(n.memory_bytes));
+      s.Bind(5, gpus.dump());
+      s.Bind(6, std::string(ToString(n.state)));
+      s.Bind(7, n.registered_at_ms);
+      s.Bind(8, n.last_seen_ms);
+      LATTICE_RETURN_IF_ERROR(Step(s, "writing node " + n.id));
+    }
+    return OkStatus();
+  }
+
+  Status WriteExperiment(const std::string& run, const Experiment& e) {
+    Statement& s = *exp_stmt_;
+    s.Reset();
+    s.Bind(1, run);
+    s.Bind(2, static_cast<int64_t>(e.index));
+    s.Bind(3, std::string(ToString(e.state)));
+    s.Bind(4, Json(e.args).dump());
+    s.Bind(5, e.exit_code);
+    s.Bind(6, static_cast<int64_t>(e.attempts));
+    s.Bind(7, static_cast<int64_t>(e.restarts));
+    s.Bind(8, e.node);
+    s.Bind(9, e.current_attempt);
+    s.Bind(10, static_cast<int64_t>(e.cancel_requested ? 1 : 0));
+    s.Bind(11, e.reason);
+    return Step(s, "writing experiment " + run + "/" + std::to_string(e.index));
+  }
+
+  Status Step(Statement& s, const std::string& what) {
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(what);
+    return OkStatus();
+  }
+
+  Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      return Error(ErrorCode::kIo, "sqlite: " + msg + " (in: " + sql.substr(0, 80) + ")");
+    }
+    return OkStatus();
+  }
+
+  Error SqlError(const std::string& what) {
+    return Error(ErrorCode::kIo, what + ": sqlite: " + sqlite3_errmsg(db_));
+  }
+
+  sqlite3* db_;
+  std::unique_ptr<Statement> run_stmt_, exp_stmt_, attempt_stmt_, node_stmt_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Error(ErrorCode::kIo, "cannot open database " + path + ": " + msg);
+  }
+  auto store = std::make_unique<SqliteStore>(db);
+  LATTICE_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace lattice
