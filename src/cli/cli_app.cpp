@@ -66,7 +66,7 @@ int Main(int argc, char** argv) {
   run->add_option("--cpus", ro.cpus, "CPUs per experiment (default 1)")->check(CLI::PositiveNumber);
   run->add_option("--memory", ro.memory, "memory per experiment, e.g. 4G");
   run->add_option("--gpus", ro.gpus, "GPUs per experiment (default 0)")->check(CLI::Range(0, 4096));
-  run->add_option("--env", ro.env, "NAME=VALUE for the script's environment (repeatable)");
+  run->add_option("--env", ro.env, "NAME=VALUE for the script's environment (repeatable)")->allow_extra_args(false);
   run->add_option("--max-restarts,--max_restarts", ro.max_restarts,
                   "times to requeue an experiment whose machine was lost (default 0)")
       ->check(CLI::Range(0, 1000));

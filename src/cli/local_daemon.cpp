@@ -118,8 +118,12 @@ Result<std::string> EnsureLocalServer(const std::filesystem::path& home, bool st
   if (url.empty())
     return Error(ErrorCode::kUnavailable,
                  "the local server did not come up within 10 s; see " + (home / "server.log").string());
-  LATTICE_RETURN_IF_ERROR(SpawnDetached({"lattice", "--home", home.string(), "--server", url, "agent"},
-                                        home / "agent.log"));
+  // An agent that outlived its server keeps going: it reconnects by itself.
+  auto agent_pid = fs::ReadFile(home / "agent" / "agent.pid");
+  if (!agent_pid.ok() || !Alive(std::atoi(agent_pid->c_str()))) {
+    LATTICE_RETURN_IF_ERROR(SpawnDetached({"lattice", "--home", home.string(), "--server", url, "agent"},
+                                          home / "agent.log"));
+  }
   return url;
 }
 

@@ -1,6 +1,14 @@
 #include "common/json.h"
 
 namespace lattice {
+namespace {
+// An integer that fits int64_t: nlohmann keeps large non-negative integers as
+// unsigned, and get<int64_t>() would silently wrap 2^64-1 to -1.
+bool IsInt64(const Json& v) {
+  return v.is_number_integer() &&
+         !(v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX));
+}
+}  // namespace
 
 Result<Json> ParseJson(std::string_view text, const std::string& what) {
   Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
@@ -46,7 +54,7 @@ const Json* JsonReader::Find(const char* key, Json::value_t expected, const char
   auto it = object_.find(key);
   if (it == object_.end() || it->is_null()) return nullptr;
   bool ok = it->type() == expected;
-  if (expected == Json::value_t::number_integer) ok = it->is_number_integer();
+  if (expected == Json::value_t::number_integer) ok = IsInt64(*it);
   if (expected == Json::value_t::number_unsigned) ok = it->is_number_unsigned();
   if (expected == Json::value_t::number_float) ok = it->is_number();
   if (!ok) {
@@ -120,8 +128,9 @@ void JsonReader::Optional(const char* key, std::vector<int>* out) {
   if (!v) return;
   out->clear();
   for (const auto& e : *v) {
-    if (!e.is_number_integer()) return TypeError(key, "an array of integers");
-    out->push_back(e.get<int>());
+    if (!IsInt64(e) || e.get<int64_t>() < INT32_MIN || e.get<int64_t>() > INT32_MAX)
+      return TypeError(key, "an array of integers");
+    out->push_back(static_cast<int>(e.get<int64_t>()));
   }
 }
 

@@ -17,6 +17,8 @@
 // next write, which may never come for a long poll.
 #include "net/http_server.h"
 
+#include "net/http_wire.h"
+
 #include <utility>  // before awaitable.hpp: it uses std::exchange
 
 // GCC 12 with -fsanitize=address at -O2 reports a false "maybe uninitialized"
@@ -34,10 +36,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/status.hpp>
 #pragma GCC diagnostic pop
 
 #include <array>
@@ -128,62 +130,6 @@ class AsioLoop final : public EventLoop {
   asio::io_context& ioc_;
 };
 
-// ------------------------------------------------------------------ helpers
-
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-HttpResponse ErrorResponse(int status, const char* code, std::string_view message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::string("{\"error\":{\"code\":\"") + code + "\",\"message\":\"" +
-           JsonEscape(message) + "\"}}";
-  return r;
-}
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
-void AppendNumber(std::string& out, uint64_t n, int base = 10) {
-  char buf[24];
-  auto res = std::to_chars(buf, buf + sizeof buf, n, base);
-  out.append(buf, res.ptr);
-}
-
-// A handler's 1xx would be taken for an interim answer: only final codes pass.
-int ValidStatus(int status) { return status >= 200 && status <= 599 ? status : 500; }
-
-void AppendStatusLine(std::string& out, int status) {
-  out += "HTTP/1.1 ";
-  AppendNumber(out, static_cast<uint64_t>(status));
-  out += ' ';
-  auto reason = http::obsolete_reason(static_cast<http::status>(status));
-  if (reason.empty() || reason[0] == '<') reason = "Unknown";
-  out.append(reason.data(), reason.size());
-  out += "\r\nServer: lattice\r\n";
-}
-
 // Fills an HttpRequest straight from Beast's parser callbacks, skipping the
 // intermediate http::fields container (an allocation per header).
 class RequestParser final : public http::basic_parser<true> {
@@ -212,7 +158,7 @@ class RequestParser final : public http::basic_parser<true> {
       uint64_t n = 0;  // Beast already validated the value
       auto res = std::from_chars(value.data(), value.data() + value.size(), n);
       if (res.ec == std::errc()) declared_length = n;
-    } else if (f == http::field::expect && IEquals({value.data(), value.size()}, "100-continue")) {
+    } else if (f == http::field::expect && beast::iequals(value, "100-continue")) {
       expect_continue = true;
     }
   }
@@ -518,36 +464,12 @@ void ServerImpl::Dispatch(const std::shared_ptr<Conn>& c, HttpRequest request) {
 asio::awaitable<void> ServerImpl::WriteResponse(Conn& c, const HttpResponse& r, bool head,
                                                 bool keep_alive, int version,
                                                 error_code& ec) {
-  int status = ValidStatus(r.status);
-  bool no_body = status == 204 || status == 304;
-  std::string& h = c.head;
-  h.clear();
-  AppendStatusLine(h, status);
-  h += "Content-Type: ";
-  h += r.content_type.empty() ? "application/octet-stream" : r.content_type;
-  if (!no_body) {
-    h += "\r\nContent-Length: ";
-    AppendNumber(h, r.body.size());
-  }
-  for (const auto& [name, value] : r.headers) {
-    // Framing headers are ours; CR/LF would let a value inject headers.
-    if (name.empty() || name.find_first_of("\r\n:") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos || IEquals(name, "content-length") ||
-        IEquals(name, "transfer-encoding") || IEquals(name, "connection"))
-      continue;
-    h += "\r\n";
-    h += name;
-    h += ": ";
-    h += value;
-  }
-  if (!keep_alive) {
-    h += "\r\nConnection: close";
-  } else if (version < 11) {
-    h += "\r\nConnection: keep-alive";
-  }
-  h += "\r\n\r\n";
+  c.head.clear();
+  wire::AppendResponseHead(c.head, r, keep_alive, version);
   std::array<asio::const_buffer, 2> buffers{
-      asio::buffer(h), head || no_body ? asio::const_buffer() : asio::buffer(r.body)};
+      asio::buffer(c.head),
+      wire::OmitsBody(wire::ValidStatus(r.status), head) ? asio::const_buffer()
+                                                         : asio::buffer(r.body)};
   co_await asio::async_write(c.socket, buffers, asio::redirect_error(kAwait, ec));
 }
 
@@ -556,24 +478,12 @@ asio::awaitable<void> ServerImpl::WriteStream(const std::shared_ptr<Conn>& c, in
                                               error_code& ec) {
   const bool chunked = version >= 11;
   std::string out;
-  AppendStatusLine(out, ValidStatus(c->stream_status));
-  out += "Content-Type: ";
-  out += c->stream_type.find_first_of("\r\n") == std::string::npos ? c->stream_type
-                                                                   : "text/event-stream";
-  out += "\r\nCache-Control: no-cache";
-  out += chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  wire::AppendStreamHead(out, c->stream_status, c->stream_type, chunked);
   for (;;) {
-    for (auto& chunk : c->chunks) {
-      if (chunked) {
-        AppendNumber(out, chunk.size(), 16);
-        out += "\r\n";
-      }
-      out += chunk;
-      if (chunked) out += "\r\n";
-    }
+    for (const auto& chunk : c->chunks) wire::AppendChunk(out, chunk, chunked);
     c->chunks.clear();
     bool last = c->phase == Phase::kEnded || c->abandoned;
-    if (last && chunked) out += "0\r\n\r\n";
+    if (last && chunked) wire::AppendLastChunk(out);
     if (!out.empty()) {
       co_await asio::async_write(c->socket, asio::buffer(out), asio::redirect_error(kAwait, ec));
       if (ec) co_return;
@@ -637,15 +547,15 @@ asio::awaitable<void> ServerImpl::Serve(std::shared_ptr<Conn> c) {
         std::string size = parser.declared_length
                                ? std::to_string(*parser.declared_length) + " bytes"
                                : "more than " + std::to_string(options_.max_body_bytes) + " bytes";
-        answer = ErrorResponse(413, "resource_exhausted",
+        answer = wire::ErrorResponse(413, "resource_exhausted",
                                "request body of " + size + " exceeds the limit of " +
                                    std::to_string(options_.max_body_bytes) + " bytes");
       } else if (ec == http::error::header_limit) {
-        answer = ErrorResponse(431, "resource_exhausted",
+        answer = wire::ErrorResponse(431, "resource_exhausted",
                                "request header exceeds the limit of " +
                                    std::to_string(options_.max_header_bytes) + " bytes");
       } else {
-        answer = ErrorResponse(400, "invalid_argument", "malformed HTTP request: " + ec.message());
+        answer = wire::ErrorResponse(400, "invalid_argument", "malformed HTTP request: " + ec.message());
       }
       co_await WriteResponse(*c, answer, false, false, 11, ec);
       if (!ec) co_await LingerAndClose(c);
@@ -658,7 +568,7 @@ asio::awaitable<void> ServerImpl::Serve(std::shared_ptr<Conn> c) {
     HttpRequest& request = parser.request;
     if (!ParseTarget(request.target, &request.path, &request.query)) {
       co_await WriteResponse(*c,
-                             ErrorResponse(400, "invalid_argument",
+                             wire::ErrorResponse(400, "invalid_argument",
                                            "malformed percent escape in request target"),
                              head, keep_alive, version, ec);
       if (ec || !keep_alive) break;
@@ -673,7 +583,7 @@ asio::awaitable<void> ServerImpl::Serve(std::shared_ptr<Conn> c) {
     while (c->phase == Phase::kPending && !c->abandoned && !c->peer_gone) co_await Park(*c);
     if (c->peer_gone) break;
     if (c->phase == Phase::kPending) {  // abandoned: the handler can never answer now
-      c->response = ErrorResponse(500, "internal", "the request handler did not answer");
+      c->response = wire::ErrorResponse(500, "internal", "the request handler did not answer");
       c->phase = Phase::kResponded;
     }
     if (c->phase == Phase::kResponded) {

@@ -220,6 +220,15 @@ TEST(Net, Server_HeadRequest_LengthWithoutBody) {
   EXPECT_EQ(all.substr(all.size() - 5), "hello");
 }
 
+TEST(Net, Server_Http10WithoutKeepAlive_AnsweredThenClosed) {
+  ServerThread st(Echo);
+  RawConn conn(st.port());
+  ASSERT_TRUE(conn.Send("GET / HTTP/1.0\r\n\r\n"));
+  std::string all = conn.ReadToEnd();
+  EXPECT_EQ(all.rfind("HTTP/1.1 200 ", 0), 0u) << all;
+  EXPECT_NE(all.find("\r\nConnection: close\r\n"), std::string::npos);
+}
+
 TEST(Net, Server_ExpectContinue_InterimAnswerThenBody) {
   ServerThread st(Echo);
   RawConn conn(st.port());

@@ -78,9 +78,19 @@ int RunServer(const ServerOptions& options) {
   http.port = options.port;
   http.max_body_bytes = 512ull << 20;  // snapshots; JSON bodies have their own limit
   std::unique_ptr<ApiService> api;
-  auto server = net::StartHttpServer(http, [&api](net::HttpRequest req, std::shared_ptr<net::Exchange> ex) {
+  auto handler = [&api](net::HttpRequest req, std::shared_ptr<net::Exchange> ex) {
     api->Handle(std::move(req), std::move(ex));
-  });
+  };
+  // Without a fixed port, come back on the previous one if it is free, so
+  // agents and followers of a restarted server find it where it was.
+  auto previous = fs::ReadFile(server_dir / "port");
+  Result<std::unique_ptr<net::HttpServer>> server = Error(ErrorCode::kUnavailable, "not started");
+  if (options.port == 0 && previous.ok() && std::atoi(previous->c_str()) > 0) {
+    http.port = static_cast<uint16_t>(std::atoi(previous->c_str()));
+    server = net::StartHttpServer(http, handler);
+    http.port = 0;
+  }
+  if (!server.ok()) server = net::StartHttpServer(http, handler);
   if (!server.ok()) return fail(server.error());
   ApiOptions api_options;
   if (need_token) api_options.required_token = *token;
@@ -88,6 +98,7 @@ int RunServer(const ServerOptions& options) {
   api_ptr = api.get();
 
   uint16_t port = (*server)->BoundPort();
+  (void)fs::WriteFileAtomic(server_dir / "port", std::to_string(port) + "\n", 0600);
   std::string host = options.address == "0.0.0.0" ? "127.0.0.1" : options.address;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   std::string url = "http://" + host + ":" + std::to_string(port);

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything Lattice needs to build, run and test, idempotently:
+# Debian packages (when missing), and the project venv (.venv, made from
+# /usr/bin/python3 with --system-site-packages so it sees Debian's torch and
+# scikit-learn) with the pinned PyPI packages of requirements-dev.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libarchive-dev libzstd-dev libssl-dev
+  libgtest-dev libgmock-dev
+  python3 python3-venv python3-pip python3-torch python3-sklearn
+  wrk procps iproute2 curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "install-deps: creating .venv"
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=.venv/.requirements-dev.sha256
+want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "install-deps: installing Python packages into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "$want" > "$stamp"
+fi
