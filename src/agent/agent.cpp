@@ -151,7 +151,12 @@ class Agent final {
       struct stat st {};
       if (stat((rec->dir / "output.log").c_str(), &st) == 0) rec->captured = static_cast<uint64_t>(st.st_size);
       auto code = fs::ReadFile(rec->dir / "exit");
-      if (code.ok()) {
+      auto lost = fs::ReadFile(rec->dir / "lost");
+      if (lost.ok()) {
+        rec->lost = true;
+        rec->exited = true;
+        rec->message = *lost;
+      } else if (code.ok()) {
         rec->exit_code = std::atoi(code->c_str());
         rec->exited = true;
       } else {
@@ -569,6 +574,10 @@ class Agent final {
       std::lock_guard lock(mu_);
       for (auto& [id, rec] : attempts_) {
         if (!rec->exited && rec->supervisor > 0) {
+          // Not the script's failure: the machine is going away.
+          rec->lost = true;
+          rec->message = "the agent on this node was stopped";
+          (void)fs::WriteFileAtomic(rec->dir / "lost", rec->message);
           RequestStop(rec->supervisor);
           running.push_back(rec.get());
         }

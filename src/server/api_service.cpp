@@ -183,6 +183,14 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       }
     }
   }
+  if (p.size() == 1 && p[0] == "events") {
+    if (m != "GET") return not_allowed();
+    return OpenEventStream(req, ex);
+  }
+  if (p.size() == 6 && p[0] == "runs" && p[2] == "experiments" && p[4] == "logs" && p[5] == "stream") {
+    if (m != "GET") return not_allowed();
+    return OpenLogStream(p[1], p[3], req, ex);
+  }
   if (p.size() == 1 && p[0] == "nodes") {
     if (m != "GET") return not_allowed();
     Json nodes = Json::array();
@@ -410,9 +418,109 @@ void ApiService::Wake(const std::string& key) {
 }
 
 void ApiService::NodeHasWork(const std::string& node) { Wake("node:" + node); }
+
 void ApiService::RunChanged(const std::string& run) {
   run_cache_.erase(run);
   Wake("run:" + run);
+  if (!event_streams_.empty()) {
+    if (const Run* r = controller_.FindRun(run)) {
+      std::string event = "event: run\ndata: " + RunSummaryToJson(*r).dump() + "\n\n";
+      std::erase_if(event_streams_, [](const EventStream& s) { return s.exchange->Closed(); });
+      for (auto& s : event_streams_)
+        if (s.run.empty() || s.run == run) s.exchange->Send(event);
+    }
+  }
+  LogsArrived(run);  // a state change may end a log stream
+}
+
+void ApiService::LogsArrived(const std::string& run) {
+  Wake("run:" + run);
+  auto range = log_streams_.equal_range(run);
+  for (auto it = range.first; it != range.second;) {
+    if (PumpLogStream(*it->second)) ++it;
+    else it = log_streams_.erase(it);
+  }
+}
+
+struct ApiService::LogStream {
+  std::shared_ptr<net::Exchange> exchange;
+  std::string run;
+  int exp = 0;
+  int attempt = 0;  // 0: follow the newest, moving on after restarts
+  int current = 0;  // the attempt number being sent
+  uint64_t offset = 0;
+};
+
+void ApiService::OpenEventStream(const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex) {
+  auto it = req.query.find("run");
+  std::string run = it == req.query.end() ? "" : it->second;
+  if (!run.empty() && !controller_.FindRun(run))
+    return ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + run + "'")));
+  ex->BeginStream(200, "text/event-stream");
+  // Start with the current state so a client never misses what came before it.
+  std::string first = "retry: 1000\n\n";
+  for (const auto& r : controller_.Runs())
+    if (run.empty() || r->name == run) first += "event: run\ndata: " + RunSummaryToJson(*r).dump() + "\n\n";
+  ex->Send(std::move(first));
+  event_streams_.push_back({ex, run});
+}
+
+void ApiService::OpenLogStream(const std::string& run, const std::string& exp_id, const net::HttpRequest& req,
+                               const std::shared_ptr<net::Exchange>& ex) {
+  auto exp = ParseExperimentId(exp_id);
+  auto attempt = QueryNumber<int>(req, "attempt", 0, 0, 1'000'000);
+  auto offset = QueryNumber<uint64_t>(req, "offset", 0, 0, UINT64_MAX / 2);
+  for (const Error* e : {exp.ok() ? nullptr : &exp.error(), attempt.ok() ? nullptr : &attempt.error(),
+                         offset.ok() ? nullptr : &offset.error()}) {
+    if (e) return ex->Respond(ErrorResponse(*e));
+  }
+  const Run* r = controller_.FindRun(run);
+  if (!r) return ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + run + "'")));
+  if (static_cast<size_t>(*exp) >= r->experiments.size())
+    return ex->Respond(ErrorResponse(
+        Error(ErrorCode::kNotFound, "run '" + run + "' has no experiment " + std::to_string(*exp))));
+  auto stream = std::make_shared<LogStream>();
+  stream->exchange = ex;
+  stream->run = run;
+  stream->exp = *exp;
+  stream->attempt = *attempt;
+  stream->offset = *offset;
+  ex->BeginStream(200, "text/event-stream");
+  ex->Send("retry: 1000\n\n");
+  if (PumpLogStream(*stream)) log_streams_.emplace(run, stream);
+}
+
+bool ApiService::PumpLogStream(LogStream& s) {
+  if (s.exchange->Closed()) return false;
+  const Run* run = controller_.FindRun(s.run);
+  if (!run) return false;
+  const Experiment& e = run->experiments[static_cast<size_t>(s.exp)];
+  for (;;) {
+    int want = s.attempt ? s.attempt : (s.current ? s.current : 0);
+    const Attempt* a = controller_.FindAttempt(s.run, s.exp, want);
+    if (!a) {
+      if (!IsTerminal(e.state)) return true;  // not started yet
+      break;
+    }
+    s.current = a->number;
+    for (;;) {
+      auto data = controller_.ReadLog(a->id, s.offset, 1 << 20);
+      if (!data.ok() || data->empty()) break;
+      Json event{{"attempt", a->number}, {"offset", s.offset}, {"text", *data}};
+      s.offset += data->size();
+      // Bytes that are not UTF-8 become U+FFFD: SSE carries text.
+      s.exchange->Send("event: log\ndata: " + event.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n");
+    }
+    if (!controller_.LogComplete(*a) || s.offset < a->log_bytes) return true;
+    if (s.attempt != 0 || (IsTerminal(e.state) && a->number >= e.attempts)) break;
+    if (a->number >= e.attempts) return true;  // requeued: the next attempt is not placed yet
+    s.current = a->number + 1;
+    s.offset = 0;
+  }
+  Json end{{"state", ToString(e.state)}, {"exit_code", e.exit_code ? Json(*e.exit_code) : Json(nullptr)}};
+  s.exchange->Send("event: end\ndata: " + end.dump() + "\n\n");
+  s.exchange->End();
+  return false;
 }
 
 }  // namespace lattice

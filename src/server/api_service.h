@@ -40,6 +40,7 @@ class ApiService final {
   // Controller listener hooks.
   void NodeHasWork(const std::string& node);
   void RunChanged(const std::string& run);
+  void LogsArrived(const std::string& run);
 
  private:
   struct Waiter;
@@ -53,6 +54,13 @@ class ApiService final {
   // Answers a log request now if it can; false means wait.
   bool TryAnswerLogs(const std::string& run, int exp, int attempt, uint64_t offset, size_t max_bytes, bool final_try,
                      net::Exchange& ex);
+  // Server-sent events: run state changes, and one experiment's log.
+  void OpenEventStream(const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex);
+  void OpenLogStream(const std::string& run, const std::string& exp, const net::HttpRequest& req,
+                     const std::shared_ptr<net::Exchange>& ex);
+  struct LogStream;
+  // Sends what a log stream lacks; false once it ended (or its peer left).
+  bool PumpLogStream(LogStream& stream);
   void Wait(const std::string& key, int64_t wait_ms, std::shared_ptr<net::Exchange> ex,
             std::function<bool(bool final_try)> try_answer);
   void Wake(const std::string& key);
@@ -67,6 +75,12 @@ class ApiService final {
   std::map<std::string, std::pair<uint64_t, std::string>> run_cache_;
   // Long polls by what they wait for: "node:<id>" or "run:<name>".
   std::multimap<std::string, std::shared_ptr<Waiter>> waiters_;
+  struct EventStream {
+    std::shared_ptr<net::Exchange> exchange;
+    std::string run;  // "" for all runs
+  };
+  std::vector<EventStream> event_streams_;
+  std::multimap<std::string, std::shared_ptr<LogStream>> log_streams_;  // by run
 };
 
 }  // namespace lattice

@@ -174,7 +174,7 @@ Result<uint64_t> Controller::AppendLog(const std::string& node, int64_t attempt_
   uint64_t before = a->log_bytes;
   LATTICE_ASSIGN_OR_RETURN(uint64_t length, logs_.Append(attempt_id, offset, data));
   a->log_bytes = length;
-  if (length != before) Changed(a->run);
+  if (length != before && listener_.logs_arrived) listener_.logs_arrived(a->run);
   return length;
 }
 
@@ -305,7 +305,10 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
       }
       changed.insert(a->run);
     } else {
-      LoseAttempt(*a, "the agent on " + node_id + " lost track of attempt " + std::to_string(a->id), batch);
+      LoseAttempt(*a,
+                  r.message.empty() ? "the agent on " + node_id + " lost track of attempt " + std::to_string(a->id)
+                                    : r.message + " (" + node_id + ")",
+                  batch);
     }
   }
   if (full) {

@@ -35,7 +35,8 @@ struct ControllerOptions {
 
 struct ControllerListener {
   std::function<void(const std::string& node)> node_has_work;  // wake its long poll
-  std::function<void(const std::string& run)> run_changed;     // state or logs
+  std::function<void(const std::string& run)> run_changed;     // its document changed
+  std::function<void(const std::string& run)> logs_arrived;    // new log bytes of one of its attempts
 };
 
 class Controller final {

@@ -60,7 +60,8 @@ int RunServer(const ServerOptions& options) {
   ApiService* api_ptr = nullptr;
   ControllerListener listener{
       [&api_ptr](const std::string& node) { if (api_ptr) api_ptr->NodeHasWork(node); },
-      [&api_ptr](const std::string& run) { if (api_ptr) api_ptr->RunChanged(run); }};
+      [&api_ptr](const std::string& run) { if (api_ptr) api_ptr->RunChanged(run); },
+      [&api_ptr](const std::string& run) { if (api_ptr) api_ptr->LogsArrived(run); }};
   Controller controller(**store, logs, clock, ControllerOptions{options.node_timeout_ms}, listener);
   Status loaded = controller.Load();
   if (!loaded.ok()) return fail(loaded.error());
