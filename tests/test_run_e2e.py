@@ -166,6 +166,8 @@ def test_logs_tail_and_experiment_target(lattice, script_dir):
     assert lattice.run("logs", f"{name}/0", "--tail", "3").stdout == "line 48\nline 49\nline 50\n"
     assert lattice.run("logs", name).stdout.count("\n") == 50
     assert lattice.run("logs", f"{name}/7", check=False).returncode == 66
+    doc = lattice.json("logs", name)
+    assert doc["run"] == name and doc["experiments"][0]["log"].count("\n") == 50
 
 
 def test_cancel_stops_the_whole_process_group(lattice, script_dir):

@@ -51,9 +51,16 @@ Error ApiClient::ErrorFrom(const net::HttpResponse& r) {
   std::string field;
   Json j = Json::parse(r.body, nullptr, false);
   if (j.is_object() && j.contains("error") && j["error"].is_object()) {
-    message = j["error"].value("message", message);
-    field = j["error"].value("field", "");
+    const Json& e = j["error"];
+    if (e.contains("message") && e["message"].is_string()) message = e["message"].get<std::string>();
+    if (e.contains("field") && e["field"].is_string()) field = e["field"].get<std::string>();
+    if (e.contains("code") && e["code"].is_string()) {
+      // The server's own code is more precise than the HTTP status.
+      for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c)
+        if (e["code"].get<std::string>() == ErrorCodeName(static_cast<ErrorCode>(c))) code = static_cast<ErrorCode>(c);
+    }
   }
+  if (r.status == 504) code = ErrorCode::kDeadlineExceeded;
   return Error(code, message, field);
 }
 

@@ -128,26 +128,30 @@ int LogsCommand(const GlobalOptions& g, const LogsOptions& o) {
   auto [run, exp] = *target;
   auto doc = client->Get("/runs/" + run);
   if (!doc.ok()) return Fail(doc.error());
-  size_t count = (*doc)["experiments"].size();
-  if (exp) {
-    auto code = FollowLogs(*client, run, *exp, o.attempt, o.follow, o.tail, stdout);
-    if (!code.ok()) return Fail(code.error());
-    return *code;
-  }
-  if (count == 1) {
-    auto code = FollowLogs(*client, run, 0, o.attempt, o.follow, o.tail, stdout);
-    if (!code.ok()) return Fail(code.error());
-    return *code;
-  }
-  // Several experiments: print each one's log in turn under a header.
+  std::vector<int> exps;
+  if (exp) exps.push_back(*exp);
+  else
+    for (size_t i = 0; i < (*doc)["experiments"].size(); ++i) exps.push_back(static_cast<int>(i));
+  // --json: one document with each experiment's text (invalid UTF-8 replaced).
+  Json json_doc{{"run", run}, {"experiments", Json::array()}};
   int worst = 0;
-  for (size_t i = 0; i < count; ++i) {
-    std::printf("==> %s/%zu <==\n", run.c_str(), i);
+  for (int i : exps) {
+    char* buffer = nullptr;
+    size_t size = 0;
+    std::FILE* out = stdout;
+    if (g.json) out = open_memstream(&buffer, &size);
+    else if (exps.size() > 1) std::printf("==> %s/%d <==\n", run.c_str(), i);
     std::fflush(stdout);
-    auto code = FollowLogs(*client, run, static_cast<int>(i), o.attempt, o.follow, o.tail, stdout);
+    auto code = FollowLogs(*client, run, i, o.attempt, o.follow, o.tail, out);
+    if (g.json) {
+      std::fclose(out);
+      json_doc["experiments"].push_back(Json{{"id", std::to_string(i)}, {"log", std::string(buffer, size)}});
+      std::free(buffer);
+    }
     if (!code.ok()) return Fail(code.error());
     worst = std::max(worst, *code);
   }
+  if (g.json) std::cout << json_doc.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
   return worst;
 }
 

@@ -92,6 +92,7 @@ Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attemp
               {"env_names", env_names},
               {"python", run.spec.python},
               {"max_restarts", run.spec.max_restarts},
+              {"grace_ms", run.spec.grace_ms},
               {"experiments", exps}};
 }
 

@@ -253,7 +253,8 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       auto length = controller_.AppendLog(node, attempt, *offset, req.body);
       if (!length.ok()) {
         net::HttpResponse r = ErrorResponse(length.error());
-        if (const Attempt* a = controller_.FindAttempt(attempt)) {
+        const Attempt* a = controller_.FindAttempt(attempt);
+        if (a && length.error().code == ErrorCode::kFailedPrecondition) {
           Json j = Json::parse(r.body);
           j["length"] = a->log_bytes;
           r.body = j.dump();

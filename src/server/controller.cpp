@@ -169,7 +169,7 @@ Result<uint64_t> Controller::AppendLog(const std::string& node, int64_t attempt_
   Attempt* a = MutableAttempt(attempt_id);
   if (!a) return Error(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id));
   if (a->node != node)
-    return Error(ErrorCode::kFailedPrecondition, "attempt " + std::to_string(attempt_id) + " does not run on node " + node);
+    return Error(ErrorCode::kNotFound, "attempt " + std::to_string(attempt_id) + " is not assigned to node " + node);
   Seen(node);
   uint64_t before = a->log_bytes;
   LATTICE_ASSIGN_OR_RETURN(uint64_t length, logs_.Append(attempt_id, offset, data));
@@ -184,7 +184,10 @@ Node* Controller::MutableNode(const std::string& id) {
   return nullptr;
 }
 
-void Controller::Seen(const std::string& node) { node_seen_mono_[node] = clock_.MonotonicMs(); }
+void Controller::Seen(const std::string& node) {
+  node_seen_mono_[node] = clock_.MonotonicMs();
+  if (Node* n = MutableNode(node)) n->last_seen_ms = clock_.NowMs();
+}
 
 Result<const Node*> Controller::RegisterNode(const NodeRegistration& reg) {
   Node* n = MutableNode(reg.id);
@@ -313,8 +316,21 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
   }
   if (full) {
     for (auto& [id, a] : attempts_) {
-      if (a.node != node_id || a.state != AttemptState::kRunning || reported.count(id)) continue;
-      LoseAttempt(a, "the agent on " + node_id + " no longer knows attempt " + std::to_string(id), batch);
+      if (a.node != node_id || reported.count(id)) continue;
+      if (a.state == AttemptState::kRunning) {
+        LoseAttempt(a, "the agent on " + node_id + " no longer knows attempt " + std::to_string(id), batch);
+        continue;
+      }
+      // Cancelled before the agent took it: PendingWork no longer assigns it and
+      // the agent ignores a cancel for an attempt it never had, so end it here
+      // or it would hold its GPUs forever.
+      auto [run, e] = Locate(a);
+      if (a.state != AttemptState::kStarting || !run || !e->cancel_requested) continue;
+      a.state = AttemptState::kCancelled;
+      a.ended_at_ms = clock_.NowMs();
+      batch.attempts.push_back(a);
+      FinishExperiment(*run, *e, a, batch);
+      changed.insert(a.run);
     }
   }
   Status st = Commit(batch);
