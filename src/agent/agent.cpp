@@ -27,6 +27,12 @@ namespace lattice::agent {
 namespace {
 
 constexpr size_t kShipChunk = 4 << 20;
+constexpr int64_t kShutdownShipMs = 3000;
+
+int64_t MonoMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 constexpr const char* kLog = "agent";
 
 struct AttemptRecord {
@@ -96,6 +102,9 @@ class Agent final {
       std::lock_guard lock(mu_);
       shipping_done_ = true;
     }
+    // A big backlog must not hold up a stop: what is left stays in the
+    // spool and the next agent on this home ships it.
+    ship_deadline_ms_ = MonoMs() + kShutdownShipMs;
     cv_.notify_all();
     shipper.join();
     return 0;
@@ -459,6 +468,7 @@ class Agent final {
       };
       std::vector<Job> jobs;
       bool report = false;
+      if (MonoMs() > ship_deadline_ms_) break;
       {
         std::unique_lock lock(mu_);
         cv_.wait_for(lock, std::chrono::milliseconds(500), [&] {
@@ -533,7 +543,7 @@ class Agent final {
     }
     uint64_t offset = from;
     std::string chunk;
-    while (offset < to) {
+    while (offset < to && MonoMs() <= ship_deadline_ms_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(to - offset, kShipChunk));
       chunk.resize(n);
       ssize_t got = ::pread(fd, chunk.data(), n, static_cast<off_t>(offset));
@@ -612,6 +622,7 @@ class Agent final {
   std::map<int64_t, std::unique_ptr<AttemptRecord>> attempts_;  // guarded by mu_
   bool report_pending_ = false;                                 // guarded by mu_
   bool shipping_done_ = false;                                  // guarded by mu_
+  std::atomic<int64_t> ship_deadline_ms_{INT64_MAX};
 };
 
 }  // namespace

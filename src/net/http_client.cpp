@@ -95,6 +95,9 @@ struct HttpClient::Impl {
     bool v6 = url.host.find(':') != std::string::npos;
     where = (v6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
     host_header = where;
+    // Room for 64 KiB per read: Beast otherwise reads bodies 512 bytes at a
+    // time (see Conn in http_server.cpp).
+    buffer.reserve(64 << 10);
   }
 
   // Starts one async operation and runs the private context until it (and
