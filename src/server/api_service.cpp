@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "model/codec.h"
+#include "snapshot/snapshot.h"
 
 namespace lattice {
 namespace {
@@ -148,6 +149,18 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
           return respond(Error(ErrorCode::kInvalidArgument,
                                "snapshot " + request->spec.snapshot + " was not uploaded; PUT it to /api/v1/blobs/ first",
                                "snapshot"));
+        if (!validated_snapshots_.count(request->spec.snapshot)) {
+          // Refuse a bad archive once, here, rather than on every attempt.
+          auto archive = blobs_.Get(request->spec.snapshot);
+          if (!archive.ok()) return respond(archive.error());
+          auto info = snapshot::InspectSnapshot(*archive);
+          if (!info.ok())
+            return respond(Error(ErrorCode::kInvalidArgument,
+                                 "snapshot " + request->spec.snapshot + " is not a valid code archive: " +
+                                     info.error().message,
+                                 "snapshot"));
+          validated_snapshots_.insert(request->spec.snapshot);
+        }
         auto run = controller_.Submit(std::move(request).value(), rng_);
         if (!run.ok()) return respond(run.error());
         LOG_INFO("api", "run " << (*run)->name << " submitted");

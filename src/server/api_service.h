@@ -73,6 +73,7 @@ class ApiService final {
   std::mt19937_64 rng_;
   // Rendered GET /runs/{name} bodies by run, with the version they show.
   std::map<std::string, std::pair<uint64_t, std::string>> run_cache_;
+  std::set<std::string> validated_snapshots_;  // archives that passed InspectSnapshot
   // Long polls by what they wait for: "node:<id>" or "run:<name>".
   std::multimap<std::string, std::shared_ptr<Waiter>> waiters_;
   struct EventStream {

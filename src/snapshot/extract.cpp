@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <map>
 #include <memory>
-#include <set>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -72,6 +73,9 @@ Result<std::vector<std::string>> SplitEntryPath(const std::string& name) {
     if (end == std::string::npos) end = name.size();
     std::string part = name.substr(start, end - start);
     if (part == "..") return Refused(name, "path contains '..'");
+    // Checked here rather than left to openat's ENAMETOOLONG so that
+    // InspectSnapshot refuses it too.
+    if (part.size() > NAME_MAX) return Refused(name, "a path component is too long");
     if (!part.empty() && part != ".") parts.push_back(std::move(part));
     start = end + 1;
   }
@@ -205,10 +209,12 @@ Result<SnapshotInfo> ReadEntries(std::string_view data, const ExtractOptions& op
     return Error(ErrorCode::kInvalidArgument, "not a snapshot archive: not zstd-compressed");
   }
   SnapshotInfo info;
-  // Checked here as well as by the writer's O_NOFOLLOW/O_EXCL, so that
-  // InspectSnapshot refuses exactly what ExtractSnapshot would.
-  std::set<std::string> seen;
-  std::set<std::string> non_dirs;
+  // Every path the archive creates, explicitly or as a parent, and whether
+  // it is a directory. Checked here as well as by the writer's
+  // O_NOFOLLOW/O_EXCL, so that InspectSnapshot refuses exactly what
+  // ExtractSnapshot would.
+  std::map<std::string, bool> is_dir;
+  size_t dir_count = 0;
   archive_entry* e = nullptr;
   while (true) {
     const int r = archive_read_next_header(a.get(), &e);
@@ -224,17 +230,26 @@ Result<SnapshotInfo> ReadEntries(std::string_view data, const ExtractOptions& op
       return Refused(name, "not a file, directory or symlink");
     }
     std::string key;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      if (i > 0 && non_dirs.count(key) > 0) {
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      key += (i > 0 ? "/" : "") + parts[i];
+      if (!is_dir.emplace(key, true).first->second) {
         return Refused(name, "'" + key + "' is a symlink or not a directory");
       }
-      key += (i > 0 ? "/" : "") + parts[i];
     }
-    if (!seen.insert(key).second) return Refused(name, "duplicate entry");
-    if (type != AE_IFDIR) non_dirs.insert(key);
-    if (type != AE_IFDIR && ++info.file_count > options.max_files) {
+    key += (parts.size() > 1 ? "/" : "") + parts.back();
+    const auto [it, inserted] = is_dir.emplace(key, type == AE_IFDIR);
+    // A directory may be named twice (or after its children); anything
+    // else would replace or write through an existing entry.
+    if (!inserted && !(it->second && type == AE_IFDIR)) {
+      return Refused(name, "duplicate entry");
+    }
+    // Directories get the same cap as files: they cost memory here (seen)
+    // and compress to almost nothing, so they are a cheap way to blow up.
+    size_t& count = type == AE_IFDIR ? dir_count : info.file_count;
+    if (++count > options.max_files) {
       return Error(ErrorCode::kResourceExhausted,
-                   "snapshot has more than " + std::to_string(options.max_files) + " files");
+                   "snapshot has more than " + std::to_string(options.max_files) +
+                       (type == AE_IFDIR ? " directories" : " files"));
     }
     if (type == AE_IFREG) {
       const la_int64_t size = archive_entry_size(e);

@@ -63,6 +63,24 @@ TEST(ExtractSnapshot, DuplicateEntryCannotReplaceSymlinkWithFile) {
   EXPECT_EQ(ReadFile(tmp / "victim"), "original");
 }
 
+TEST(ExtractSnapshot, FileOverImplicitParentDirectoryIsRefusedByBoth) {
+  TempDir tmp;
+  ExpectRefused(CraftArchive({RawEntry::File("a/b", "x"), RawEntry::File("a", "y")}),
+                tmp / "ws", "file over implicit dir");
+  ExpectRefused(CraftArchive({RawEntry::File(std::string(300, 'n'), "x")}), tmp / "ws2",
+                "component longer than NAME_MAX");
+}
+
+TEST(ExtractSnapshot, DirectoryNamedTwiceOrAfterItsChildrenIsAccepted) {
+  TempDir tmp;
+  const std::string archive = CraftArchive(
+      {RawEntry::File("d/f", "1"), RawEntry::Dir("d"), RawEntry::Dir("d")});
+  ASSERT_TRUE(InspectSnapshot(archive).ok());
+  const Status st = ExtractSnapshot(archive, tmp / "ws");
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(ReadFile(tmp / "ws/d/f"), "1");
+}
+
 TEST(ExtractSnapshot, HardLinksAndSpecialFilesAreRefused) {
   TempDir tmp;
   ExpectRefused(CraftArchive({RawEntry::File("a", "x"), RawEntry::HardLink("b", "/etc/passwd")}),
@@ -150,6 +168,18 @@ TEST(ExtractSnapshot, ExpansionBeyondLimitIsResourceExhausted) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kResourceExhausted);
   EXPECT_FALSE(fs::exists(tmp / "ws/zeros"));
+}
+
+TEST(ExtractSnapshot, DirectoryFloodIsResourceExhausted) {
+  TempDir tmp;
+  ExtractOptions options;
+  options.max_files = 2;
+  const Status st = ExtractSnapshot(
+      CraftArchive({RawEntry::Dir("a"), RawEntry::Dir("b"), RawEntry::Dir("c")}), tmp / "ws",
+      options);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(st.error().message.find("more than 2 directories"), std::string::npos);
 }
 
 TEST(ExtractSnapshot, WrongSha256IsRefusedBeforeWriting) {

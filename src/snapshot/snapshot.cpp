@@ -111,7 +111,7 @@ class Walker final {
  private:
   std::string Full(const std::string& rel) const { return rel.empty() ? root_ : root_ + "/" + rel; }
   Status LoadIgnoreFile(const std::string& rel_dir, const std::string& name);
-  Error TooManyFiles() const;
+  Error TooManyFiles(bool directories) const;
 
   const std::string root_;
   const SnapshotOptions options_;
@@ -119,6 +119,7 @@ class Walker final {
   std::vector<Entry> entries_;
   uint64_t total_bytes_ = 0;
   size_t file_count_ = 0;
+  size_t dir_count_ = 0;  // capped like files, as ExtractSnapshot does
 };
 
 Status Walker::LoadIgnoreFile(const std::string& rel_dir, const std::string& name) {
@@ -172,7 +173,8 @@ Status Walker::Walk(const std::string& rel) {
       continue;  // sockets, FIFOs, devices have no place in a code snapshot
     }
     if (rules_.IsIgnoredInIncludedDir(child, type == EntryType::kDir)) continue;
-    if (type != EntryType::kDir && ++file_count_ > options_.max_files) return TooManyFiles();
+    size_t& count = type == EntryType::kDir ? dir_count_ : file_count_;
+    if (++count > options_.max_files) return TooManyFiles(type == EntryType::kDir);
     const uint64_t size = type == EntryType::kFile ? static_cast<uint64_t>(st.st_size) : 0;
     total_bytes_ += size;
     entries_.push_back({child, type, size});
@@ -181,15 +183,17 @@ Status Walker::Walk(const std::string& rel) {
   return OkStatus();
 }
 
-// Top-level directories ranked by `weight`, for messages that tell the user
-// what to exclude.
+// Top-level directories ranked by total size or entry count, for messages
+// that tell the user what to exclude.
+enum class Weight { kBytes, kEntries };
+
 std::vector<std::pair<std::string, uint64_t>> TopDirs(const std::vector<Entry>& entries,
-                                                      bool by_bytes, size_t n) {
+                                                      Weight weight, size_t n) {
   std::map<std::string, uint64_t> sums;
   for (const Entry& e : entries) {
     const size_t slash = e.path.find('/');
-    if (slash == std::string::npos || e.type == EntryType::kDir) continue;
-    sums[e.path.substr(0, slash)] += by_bytes ? e.size : 1;
+    if (slash == std::string::npos) continue;
+    sums[e.path.substr(0, slash)] += weight == Weight::kBytes ? e.size : 1;
   }
   std::vector<std::pair<std::string, uint64_t>> out(sums.begin(), sums.end());
   std::stable_sort(out.begin(), out.end(),
@@ -199,13 +203,14 @@ std::vector<std::pair<std::string, uint64_t>> TopDirs(const std::vector<Entry>& 
   return out;
 }
 
-Error Walker::TooManyFiles() const {
+Error Walker::TooManyFiles(bool directories) const {
   std::string msg = "code directory " + root_ + " has more than " +
-                    std::to_string(options_.max_files) + " files, the snapshot limit";
-  const auto dirs = TopDirs(entries_, /*by_bytes=*/false, 3);
+                    std::to_string(options_.max_files) +
+                    (directories ? " directories" : " files") + ", the snapshot limit";
+  const auto dirs = TopDirs(entries_, Weight::kEntries, 3);
   for (size_t i = 0; i < dirs.size(); ++i) {
     msg += (i == 0 ? "; most are under: " : ", ") + dirs[i].first + "/ (" +
-           std::to_string(dirs[i].second) + "+ files)";
+           std::to_string(dirs[i].second) + "+ entries)";
   }
   return Error(ErrorCode::kResourceExhausted, msg + "; " + kAdvice);
 }
@@ -216,19 +221,24 @@ Error TooLarge(const std::string& root, uint64_t total, uint64_t limit,
   if (total_text == HumanBytes(limit)) total_text += " (" + std::to_string(total) + " bytes)";
   std::string msg = "code directory " + root + " is " + total_text + ", over the " +
                     HumanBytes(limit) + " snapshot limit";
-  const auto dirs = TopDirs(entries, /*by_bytes=*/true, 3);
+  const auto dirs = TopDirs(entries, Weight::kBytes, 3);
   std::vector<const Entry*> files;
   for (const Entry& e : entries) {
     if (e.type == EntryType::kFile && e.size > 0) files.push_back(&e);
   }
   const size_t n = std::min<size_t>(files.size(), 5);
   std::partial_sort(files.begin(), files.begin() + n, files.end(),
-                    [](const Entry* a, const Entry* b) { return a->size > b->size; });
+                    [](const Entry* a, const Entry* b) {
+                      return a->size != b->size ? a->size > b->size : a->path < b->path;
+                    });
   for (size_t i = 0; i < n; ++i) {
+    // Files under 1% of the total are noise: excluding them would not help.
+    if (i > 0 && files[i]->size < total / 100) break;
     msg += (i == 0 ? "; largest files: " : ", ") + files[i]->path + " (" +
            HumanBytes(files[i]->size) + ")";
   }
   for (size_t i = 0; i < dirs.size(); ++i) {
+    if (i > 0 && dirs[i].second < total / 100) break;
     msg += (i == 0 ? "; largest directories: " : ", ") + dirs[i].first + "/ (" +
            HumanBytes(dirs[i].second) + ")";
   }

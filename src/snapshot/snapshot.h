@@ -30,7 +30,8 @@ namespace lattice::snapshot {
 struct SnapshotOptions {
   // Sum of regular file sizes (uncompressed).
   uint64_t max_total_bytes = 256ull << 20;
-  // Regular files plus symlinks; directories are not counted.
+  // Regular files plus symlinks; directories have a separate cap of the
+  // same size.
   size_t max_files = 100000;
 };
 
@@ -54,8 +55,9 @@ struct ExtractOptions {
   uint64_t max_total_bytes = SnapshotOptions{}.max_total_bytes;
   size_t max_files = SnapshotOptions{}.max_files;
   // If set, the archive must hash to this (hex SHA-256) or nothing is
-  // written: a truncated download can otherwise look like a smaller, valid
-  // tree, since tar allows an archive to end at any entry boundary.
+  // written. Truncation is caught without it, but the zstd frames carry no
+  // checksum, so a corrupted download could otherwise extract as altered
+  // file contents.
   std::string expected_sha256;
 };
 
