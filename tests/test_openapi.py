@@ -809,7 +809,7 @@ def test_nodes(api, agent):
     assert me["registered_at"] and me["last_seen"]
 
 
-def test_agent_protocol(api):
+def test_agent_protocol(api, finished_run):
     """A fake agent speaks the protocol: register, long-poll sync, log PUT
     with offset idempotency, report, forget."""
     node = uniq("probe-node")
@@ -822,9 +822,12 @@ def test_agent_protocol(api):
                    expect=200).json
     assert reg["id"] == node and reg["state"] == "ready" and len(reg["gpus"]) == 8
     api.call("POST", "/api/v1/agents/register", json_body={"id": other, "cpus": 0.25}, expect=200)
-    snapshot_content = b"not really an archive\n"
-    snapshot = hashlib.sha256(snapshot_content).hexdigest()
-    api.call("PUT", "/api/v1/blobs/{sha256}", {"sha256": snapshot}, body=snapshot_content, expect=201)
+    # A blob that is not a code archive is stored, but no run may use it.
+    bogus = b"not really an archive\n"
+    bogus_sha = hashlib.sha256(bogus).hexdigest()
+    api.call("PUT", "/api/v1/blobs/{sha256}", {"sha256": bogus_sha}, body=bogus, expect=201)
+    api.error("POST", "/api/v1/runs", 400, "snapshot", json_body={"script": "x.sh", "snapshot": bogus_sha})
+    snapshot = finished_run["snapshot"]
     sync = "/api/v1/agents/{node}/sync"
 
     # Nothing to do: the long poll holds for wait_ms and answers empty.
