@@ -28,6 +28,7 @@ namespace {
 
 constexpr size_t kShipChunk = 4 << 20;
 constexpr int64_t kShutdownShipMs = 3000;
+constexpr int64_t kHeartbeatMs = 2000;
 
 int64_t MonoMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -460,6 +461,7 @@ class Agent final {
   void ShipLoop() {
     std::map<int64_t, int> fds;
     int64_t backoff_ms = 50;
+    int64_t last_report_ms = MonoMs();
     while (true) {
       struct Job {
         int64_t id;
@@ -480,7 +482,9 @@ class Agent final {
         });
         for (auto& [id, rec] : attempts_)
           if (rec->shipped < rec->captured) jobs.push_back({id, rec->dir / "output.log", rec->shipped, rec->captured});
-        report = report_pending_;
+        // Also a heartbeat that does not depend on the sync thread, which may
+        // be busy downloading a large snapshot.
+        report = report_pending_ || MonoMs() - last_report_ms >= kHeartbeatMs;
         if (jobs.empty() && !report && shipping_done_) break;
       }
       bool failed = false;
@@ -501,6 +505,7 @@ class Agent final {
           report_pending_ = false;
         }
         auto reports = Reports();
+        last_report_ms = MonoMs();
         auto r = PostJson("/agents/" + node_id_ + "/report", ToJson(reports), std::chrono::milliseconds(10000));
         if (!r.ok()) {
           failed = true;
