@@ -11,6 +11,11 @@ bool IsInt64(const Json& v) {
 }  // namespace
 
 Result<Json> ParseJson(std::string_view text, const std::string& what) {
+  // nlohmann stops reading at a NUL byte and ignores whatever follows it; valid
+  // JSON text never holds one (inside strings it must be escaped).
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos)
+    return Error(ErrorCode::kInvalidArgument,
+                 what + " is not valid JSON: NUL byte at byte " + std::to_string(nul + 1));
   Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     // Re-parse with exceptions only on the error path to get the position.
@@ -20,6 +25,9 @@ Result<Json> ParseJson(std::string_view text, const std::string& what) {
     } catch (const Json::parse_error& e) {
       return Error(ErrorCode::kInvalidArgument,
                    what + " is not valid JSON: syntax error at byte " + std::to_string(e.byte));
+    } catch (const Json::exception&) {
+      // A number too large for a double ("1e400") throws out_of_range instead.
+      return Error(ErrorCode::kInvalidArgument, what + " is not valid JSON: number out of range");
     }
     return Error(ErrorCode::kInvalidArgument, what + " is not valid JSON");
   }

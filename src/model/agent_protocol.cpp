@@ -1,8 +1,45 @@
 #include "model/agent_protocol.h"
 
+#include <limits>
+#include <stdexcept>
+
 #include "model/codec.h"
 
 namespace lattice {
+namespace {
+
+// nlohmann's get<int>() and get<int64_t>() convert a double with a plain cast
+// (undefined behaviour when it does not fit) and wrap integers that do not
+// fit; these accept only integers in Int's range and throw otherwise, naming
+// the field, as at() does for a missing one.
+template <typename Int>
+Int ToInt(const Json& v, const char* key) {
+  using Limits = std::numeric_limits<Int>;
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() <= static_cast<uint64_t>(Limits::max())) return static_cast<Int>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    const int64_t x = v.get<int64_t>();
+    if (x >= Limits::min() && x <= Limits::max()) return static_cast<Int>(x);
+  }
+  throw std::invalid_argument(std::string("'") + key + "' must hold " + std::to_string(sizeof(Int) * 8) +
+                              "-bit integers, got " + (v.is_number() ? "a number out of range" : v.type_name()));
+}
+
+template <typename Int>
+Int GetInt(const Json& object, const char* key) {
+  return ToInt<Int>(object.at(key), key);
+}
+
+template <typename Int>
+std::vector<Int> GetInts(const Json& object, const char* key) {
+  const Json& v = object.at(key);
+  if (!v.is_array()) throw std::invalid_argument(std::string("'") + key + "' must be an array, got " + v.type_name());
+  std::vector<Int> out;
+  for (const auto& e : v) out.push_back(ToInt<Int>(e, key));
+  return out;
+}
+
+}  // namespace
 
 Json ToJson(const NodeRegistration& r) {
   Json gpus = Json::array();
@@ -97,22 +134,22 @@ Result<AgentWork> ParseAgentWork(const Json& j) {
   try {
     for (const auto& a : j.at("assign")) {
       Assignment x;
-      x.attempt = a.at("attempt").get<int64_t>();
+      x.attempt = GetInt<int64_t>(a, "attempt");
       x.run = a.at("run").get<std::string>();
-      x.experiment = a.at("experiment").get<int>();
-      x.number = a.at("number").get<int>();
+      x.experiment = GetInt<int>(a, "experiment");
+      x.number = GetInt<int>(a, "number");
       x.script = a.at("script").get<std::string>();
       x.args = a.at("args").get<std::vector<std::string>>();
       x.snapshot = a.at("snapshot").get<std::string>();
       x.env = a.at("env").get<std::map<std::string, std::string>>();
       x.python = a.at("python").get<std::string>();
-      x.grace_ms = a.at("grace_ms").get<int64_t>();
+      x.grace_ms = GetInt<int64_t>(a, "grace_ms");
       LATTICE_RETURN_IF_ERROR(ParseResources(a.at("resources"), "resources", &x.resources));
-      x.gpus = a.at("gpus").get<std::vector<int>>();
+      x.gpus = GetInts<int>(a, "gpus");
       w.assign.push_back(std::move(x));
     }
-    w.cancel = j.at("cancel").get<std::vector<int64_t>>();
-    w.forget = j.at("forget").get<std::vector<int64_t>>();
+    w.cancel = GetInts<int64_t>(j, "cancel");
+    w.forget = GetInts<int64_t>(j, "forget");
   } catch (const std::exception& e) {
     return Error(ErrorCode::kInvalidArgument, std::string("malformed agent work: ") + e.what());
   }

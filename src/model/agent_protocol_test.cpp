@@ -211,6 +211,31 @@ TEST(AgentWork, Malformed_RejectedWithoutThrowing) {
   }
 }
 
+TEST(AgentWork, NumbersThatDoNotFit_RejectedNamingTheField) {
+  // A plain get<int64_t>() casts 4.9e22 (undefined behaviour) and wraps
+  // 2^63; found by fuzz_submit_request.
+  AgentWork w;
+  w.assign.push_back(Assignment{});
+  const Json good = ToJson(w);
+  const std::vector<std::pair<std::string, Json>> cases = {
+      {"attempt", 4.9e22}, {"attempt", 1.5}, {"experiment", int64_t{1} << 31},
+      {"number", -1e30},   {"grace_ms", 9223372036854775808u}, {"gpus", Json::array({0, 1e10})}};
+  for (const auto& [key, value] : cases) {
+    Json j = good;
+    j["assign"][0][key] = value;
+    auto r = ParseAgentWork(j);
+    ASSERT_FALSE(r.ok()) << key << "=" << value;
+    EXPECT_THAT(r.error().message, HasSubstr("'" + key + "'")) << value;
+  }
+  for (const char* key : {"cancel", "forget"}) {
+    Json j = good;
+    j[key] = Json::array({1, 18446744073709551615u});
+    EXPECT_FALSE(ParseAgentWork(j).ok()) << key;
+    j[key] = Json::array({2.5});
+    EXPECT_FALSE(ParseAgentWork(j).ok()) << key;
+  }
+}
+
 TEST(AgentWork, BadResourcesInAssignment_NamesField) {
   AgentWork w;
   w.assign.push_back(Assignment{});

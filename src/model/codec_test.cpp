@@ -246,7 +246,7 @@ Run SampleRun() {
 }
 
 TEST(RunToJson, HasTheDocumentedKeysWithTheirTypes) {
-  Run run = SampleRun();
+  lattice::Run run = SampleRun();
   Json j = RunToJson(run, {});
   for (const char* k : {"name", "state", "created_at", "experiments"}) EXPECT_TRUE(j.contains(k)) << k;
   EXPECT_EQ(j["name"], "brave-otter-1234");
@@ -275,7 +275,7 @@ TEST(RunToJson, ExactKeySet_NoSurprises) {
   Json j = RunToJson(SampleRun(), {});
   EXPECT_EQ(Keys(j), (std::set<std::string>{"name", "state", "description", "created_at", "script", "args",
                                             "snapshot", "resources", "env_names", "python", "max_restarts",
-                                            "experiments"}));
+                                            "grace_ms", "experiments"}));
   EXPECT_EQ(Keys(j["experiments"][0]),
             (std::set<std::string>{"id", "state", "args", "exit_code", "attempts", "restarts", "node", "reason",
                                    "started_at", "ended_at", "gpus"}));
@@ -292,7 +292,7 @@ TEST(RunToJson, NeverContainsEnvValues_OnlyNames) {
 }
 
 TEST(RunToJson, CurrentAttempt_AddsTimesAndGpus) {
-  Run run = SampleRun();
+  lattice::Run run = SampleRun();
   Attempt a;
   a.id = 9;
   a.started_at_ms = 1'700'000'000'000;

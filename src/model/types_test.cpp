@@ -10,7 +10,7 @@ namespace {
 using ES = ExperimentState;
 
 Run RunOf(std::initializer_list<ES> states) {
-  Run run;
+  lattice::Run run;
   int i = 0;
   for (ES s : states) {
     Experiment e;
@@ -30,7 +30,7 @@ struct SummaryCase {
 class RunStateOfCases : public ::testing::TestWithParam<SummaryCase> {};
 
 TEST_P(RunStateOfCases, Summarises) {
-  Run run;
+  lattice::Run run;
   for (size_t i = 0; i < GetParam().states.size(); ++i) {
     Experiment e;
     e.index = static_cast<int>(i);
@@ -59,7 +59,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(RunStateOf, NoExperiments_CountsAsSucceeded) {
   // Documents current behaviour: an empty run has nothing left to do.
-  EXPECT_EQ(RunStateOf(Run{}), RunState::kSucceeded);
+  EXPECT_EQ(RunStateOf(lattice::Run{}), RunState::kSucceeded);
 }
 
 TEST(RunStateOf, HelperBuiltRun_Agrees) {

@@ -24,7 +24,8 @@ std::string WaitingReason(const std::vector<NodeSnapshot>& nodes, const Resource
   }
   std::string on = " on " + std::to_string(nodes.size()) + (nodes.size() == 1 ? " node" : " nodes");
   if (best_gpus < static_cast<size_t>(ask.gpus))
-    return "waiting: " + std::to_string(best_gpus) + " of " + std::to_string(ask.gpus) + " GPUs free" + on;
+    return "waiting: " + std::to_string(best_gpus) + " of " + std::to_string(ask.gpus) +
+           (ask.gpus == 1 ? " GPU free" : " GPUs free") + on;
   if (best_cpus + 1e-9 < ask.cpus) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "waiting: %g of %g CPUs free", best_cpus, ask.cpus);
@@ -83,8 +84,10 @@ std::optional<std::string> Infeasible(const std::vector<NodeSnapshot>& nodes, co
   }
   if (ask.memory_bytes > max_mem)
     return "asks for " + HumanBytes(ask.memory_bytes) + " of memory; the largest node has " + HumanBytes(max_mem);
-  return "no single node has all of " + std::to_string(ask.gpus) + " GPUs, " + std::to_string(ask.cpus) +
-         " CPUs and " + HumanBytes(ask.memory_bytes) + " together";
+  char cpus[32];
+  std::snprintf(cpus, sizeof cpus, "%g", ask.cpus);  // "32", not std::to_string's "32.000000"
+  return "no single node has all of " + std::to_string(ask.gpus) + " GPUs, " + cpus + " CPUs and " +
+         HumanBytes(ask.memory_bytes) + " together";
 }
 
 }  // namespace lattice::sched

@@ -469,8 +469,13 @@ void Controller::Schedule() {
     woken.insert(p.node);
     changed.insert(run->name);
   }
-  for (const auto& [key, why] : d.waiting) {
+  for (const auto& [key, why_waiting] : d.waiting) {
     auto [run, e] = keys[key];
+    // Keep saying why a requeued experiment is queued again.
+    std::string why = why_waiting;
+    if (e->restarts > 0 && e->reason.rfind("requeued", 0) == 0) why += "; " + e->reason;
+    else if (e->restarts > 0 && e->reason.find("; requeued") != std::string::npos)
+      why += e->reason.substr(e->reason.find("; requeued"));
     if (e->reason == why) continue;
     e->reason = why;
     changed.insert(run->name);  // the reason is shown, not stored

@@ -2,9 +2,9 @@
 // nodes, and drives each experiment's state machine (DESIGN.md):
 //   queued -> starting -> running -> succeeded | failed | cancelled,
 // with a lost attempt sending its experiment back to queued while
-// --max-restarts allows. Every change is committed to the Store in one
-// transaction before memory changes, so a crash never shows a state that was
-// not stored. No sockets and no timers here: the API shell (api_service)
+// --max-restarts allows. Each change is made in memory and committed to the
+// Store in one transaction before anyone is told of it; if the commit fails,
+// memory is reloaded from the store, so what others see was stored. No sockets and no timers here: the API shell (api_service)
 // calls in and is told about changes through the listener callbacks.
 // Thread-safety: none; the server's loop thread only.
 #pragma once

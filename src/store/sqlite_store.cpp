@@ -10,6 +10,17 @@
 namespace lattice {
 namespace {
 
+// Decodes a JSON column; a row of the wrong shape is an error, not an exception.
+template <typename T>
+Result<T> StoredJson(const std::string& text, const std::string& what) {
+  LATTICE_ASSIGN_OR_RETURN(Json j, ParseJson(text, what));
+  try {
+    return j.get<T>();
+  } catch (const Json::exception& e) {
+    return Error(ErrorCode::kInternal, what + " has the wrong shape: " + e.what());
+  }
+}
+
 class Statement final {
  public:
   Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
@@ -40,7 +51,15 @@ class Statement final {
 class SqliteStore final : public Store {
  public:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
-  ~SqliteStore() override { sqlite3_close(db_); }
+  ~SqliteStore() override {
+    // Finalize the cached statements first: sqlite3_close() refuses (SQLITE_BUSY)
+    // while any are alive, which would leak the connection and its descriptors.
+    run_stmt_.reset();
+    exp_stmt_.reset();
+    attempt_stmt_.reset();
+    node_stmt_.reset();
+    sqlite3_close(db_);
+  }
 
   Status Init() {
     LATTICE_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
@@ -106,8 +125,7 @@ class SqliteStore final : public Store {
         e.index = static_cast<int>(s.Int(1));
         if (!ParseExperimentState(s.Text(2), &e.state))
           return Error(ErrorCode::kInternal, "stored experiment has unknown state '" + s.Text(2) + "'");
-        LATTICE_ASSIGN_OR_RETURN(Json args, ParseJson(s.Text(3), "stored experiment args"));
-        e.args = args.get<std::vector<std::string>>();
+        LATTICE_ASSIGN_OR_RETURN(e.args, StoredJson<std::vector<std::string>>(s.Text(3), "stored experiment args"));
         if (!s.IsNull(4)) e.exit_code = static_cast<int>(s.Int(4));
         e.attempts = static_cast<int>(s.Int(5));
         e.restarts = static_cast<int>(s.Int(6));
@@ -137,8 +155,7 @@ class SqliteStore final : public Store {
         if (!s.IsNull(6)) a.exit_code = static_cast<int>(s.Int(6));
         a.started_at_ms = s.Int(7);
         a.ended_at_ms = s.Int(8);
-        LATTICE_ASSIGN_OR_RETURN(Json gpus, ParseJson(s.Text(9), "stored attempt gpus"));
-        a.gpu_indices = gpus.get<std::vector<int>>();
+        LATTICE_ASSIGN_OR_RETURN(a.gpu_indices, StoredJson<std::vector<int>>(s.Text(9), "stored attempt gpus"));
         if (!s.IsNull(10)) a.final_log_bytes = static_cast<uint64_t>(s.Int(10));
         data.attempts.push_back(std::move(a));
       }
