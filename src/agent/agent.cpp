@@ -19,6 +19,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/stop_signals.h"
 #include "model/agent_protocol.h"
 #include "net/http_client.h"
 #include "snapshot/snapshot.h"
@@ -633,25 +634,13 @@ class Agent final {
 }  // namespace
 
 int RunAgent(const AgentOptions& options) {
-  // Signals are taken by a dedicated thread; every other thread blocks them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
   std::atomic<bool> stop{false};
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (!stop) LOG_INFO(kLog, "signal " << sig << ": stopping");
+  StopSignals signals([&stop](int sig) {
+    LOG_INFO(kLog, "signal " << sig << ": stopping");
     stop = true;
   });
   Agent agent(options);
-  int code = agent.Run(stop);
-  if (!stop.exchange(true)) pthread_kill(signals.native_handle(), SIGTERM);
-  signals.join();
-  return code;
+  return agent.Run(stop);
 }
 
 }  // namespace lattice::agent

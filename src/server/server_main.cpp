@@ -1,15 +1,14 @@
 #include "server/server_main.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
-#include <thread>
+#include <atomic>
 
 #include "common/clock.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/stop_signals.h"
 #include "common/token.h"
 #include "net/http_server.h"
 #include "server/api_service.h"
@@ -66,13 +65,15 @@ int RunServer(const ServerOptions& options) {
   Status loaded = controller.Load();
   if (!loaded.ok()) return fail(loaded.error());
 
-  // Signals go to one thread that stops the server; block them everywhere else.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // A signal stops the server; until then Run() serves on this thread.
+  // Both atomics: whichever of the two threads comes second sees the other's write.
+  std::atomic<net::HttpServer*> running{nullptr};
+  std::atomic<bool> stop_requested{false};
+  StopSignals signals([&running, &stop_requested](int sig) {
+    LOG_INFO(kLog, "signal " << sig << ": shutting down");
+    stop_requested = true;
+    if (net::HttpServer* s = running.load()) s->Stop();
+  });
 
   net::HttpServerOptions http;
   http.address = options.address;
@@ -113,17 +114,10 @@ int RunServer(const ServerOptions& options) {
   std::unique_ptr<net::TimerHandle> tick;
   (*server)->Loop().Post([&] { ScheduleTick((*server)->Loop(), controller, &tick); });
 
-  net::HttpServer* raw = server->get();
-  std::thread signals([&set, raw] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    LOG_INFO(kLog, "signal " << sig << ": shutting down");
-    raw->Stop();
-  });
-  raw->Run();
-  // Run returned (Stop was called): release the signal thread if it still waits.
-  pthread_kill(signals.native_handle(), SIGTERM);
-  signals.join();
+  running = server->get();
+  if (stop_requested) (*server)->Stop();  // a signal came while starting
+  (*server)->Run();
+  running = nullptr;
   tick.reset();
   api_ptr = nullptr;
   // Only remove server.json if it still describes this process.

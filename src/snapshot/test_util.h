@@ -16,33 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/test_util.h"
+
 namespace lattice::snapshot::testing {
 
-// A directory under /tmp, removed with its contents on destruction.
-class TempDir final {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/lattice-snapshot-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    path_ = made ? made : "";
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    // Restore permissions a test may have removed, so removal can recurse.
-    for (auto it = std::filesystem::recursive_directory_iterator(path_, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-      if (!it->is_symlink(ec)) ::chmod(it->path().c_str(), 0755);
-    }
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
-
- private:
-  std::filesystem::path path_;
-};
+using lattice::testing::TempDir;
 
 inline void WriteFile(const std::filesystem::path& path, const std::string& contents,
                       mode_t mode = 0644) {
