@@ -564,10 +564,14 @@ class Agent final {
       LATTICE_ASSIGN_OR_RETURN(net::HttpResponse resp, Client().Send(req));
       chunk = std::move(req.body);
       auto body = ParseJson(resp.body, "log response");
-      if (resp.status == 409 && body.ok() && body->contains("length")) {
+      const Json* length = body.ok() && body->is_object() && body->contains("length") &&
+                                   (*body)["length"].is_number_unsigned()
+                               ? &(*body)["length"]
+                               : nullptr;
+      if (resp.status == 409 && length) {
         // The server has a different length (it restarted, or we replay):
         // continue from its end; bytes it has are never sent twice.
-        offset = (*body)["length"].get<uint64_t>();
+        offset = length->get<uint64_t>();
         if (offset > to) return offset;
         continue;
       }
@@ -575,9 +579,9 @@ class Agent final {
         LOG_WARN(kLog, "server does not know attempt " << id << "; dropping its output");
         return to;
       }
-      if (resp.status != 200 || !body.ok())
+      if (resp.status != 200 || !length)
         return Error(ErrorCode::kUnavailable, "log upload answered " + std::to_string(resp.status) + ": " + resp.body);
-      offset = (*body)["length"].get<uint64_t>();
+      offset = length->get<uint64_t>();
     }
     return offset;
   }

@@ -132,52 +132,60 @@ int Main(int argc, char** argv) {
   }
   log::SetLevel(verbose ? log::Level::kDebug : log::Level::kInfo);
   g.home = home.empty() ? LatticeHome() : std::filesystem::absolute(home);
-
-  if (run->parsed()) {
-    auto rest = run->remaining();
-    if (rest.empty()) return Fail(Error(ErrorCode::kInvalidArgument, "run needs a SCRIPT; see lattice run --help"));
-    ro.script = rest[0];
-    ro.args.assign(rest.begin() + 1, rest.end());
-    return RunCommand(g, ro);
-  }
-  if (status->parsed()) return StatusCommand(g, status_run);
-  if (logs->parsed()) {
-    if (tail_opt->count()) lo.tail = tail;
-    return LogsCommand(g, lo);
-  }
-  if (cancel->parsed()) return CancelCommand(g, cancel_target);
-  if (nodes->parsed()) return NodesCommand(g);
-  if (server->parsed()) {
-    if (server_start->parsed()) return ServerStartCommand(g);
-    if (server_stop->parsed()) return ServerStopCommand(g);
-    auto timeout = ParseDurationMs(node_timeout);
-    if (!timeout.ok()) return Fail(timeout.error());
-    so.node_timeout_ms = *timeout;
-    so.home = g.home;
-    return RunServer(so);
-  }
-  if (agent_cmd->parsed()) {
-    ao.server_url = g.server;
-    if (ao.server_url.empty()) {
-      if (const char* env = std::getenv("LATTICE_SERVER"); env && *env) ao.server_url = env;
+  auto Dispatch = [&]() -> int {
+    if (run->parsed()) {
+      auto rest = run->remaining();
+      if (rest.empty()) return Fail(Error(ErrorCode::kInvalidArgument, "run needs a SCRIPT; see lattice run --help"));
+      ro.script = rest[0];
+      ro.args.assign(rest.begin() + 1, rest.end());
+      return RunCommand(g, ro);
     }
-    if (ao.server_url.empty())
-      return Fail(Error(ErrorCode::kInvalidArgument, "agent needs --server URL (or LATTICE_SERVER)"));
-    ao.home = agent_home.empty() ? g.home / "agent" : std::filesystem::absolute(agent_home);
-    ao.token = ReadToken(g.home);
-    if (!agent_memory.empty()) {
-      auto bytes = ParseBytes(agent_memory);
-      if (!bytes.ok()) return Fail(bytes.error());
-      ao.inventory.memory_bytes = *bytes;
+    if (status->parsed()) return StatusCommand(g, status_run);
+    if (logs->parsed()) {
+      if (tail_opt->count()) lo.tail = tail;
+      return LogsCommand(g, lo);
     }
-    if (!agent_grace.empty()) {
-      auto ms = ParseDurationMs(agent_grace);
-      if (!ms.ok()) return Fail(ms.error());
-      ao.default_grace_ms = *ms;
+    if (cancel->parsed()) return CancelCommand(g, cancel_target);
+    if (nodes->parsed()) return NodesCommand(g);
+    if (server->parsed()) {
+      if (server_start->parsed()) return ServerStartCommand(g);
+      if (server_stop->parsed()) return ServerStopCommand(g);
+      auto timeout = ParseDurationMs(node_timeout);
+      if (!timeout.ok()) return Fail(timeout.error());
+      so.node_timeout_ms = *timeout;
+      so.home = g.home;
+      return RunServer(so);
     }
-    return agent::RunAgent(ao);
+    if (agent_cmd->parsed()) {
+      ao.server_url = g.server;
+      if (ao.server_url.empty()) {
+        if (const char* env = std::getenv("LATTICE_SERVER"); env && *env) ao.server_url = env;
+      }
+      if (ao.server_url.empty())
+        return Fail(Error(ErrorCode::kInvalidArgument, "agent needs --server URL (or LATTICE_SERVER)"));
+      ao.home = agent_home.empty() ? g.home / "agent" : std::filesystem::absolute(agent_home);
+      ao.token = ReadToken(g.home);
+      if (!agent_memory.empty()) {
+        auto bytes = ParseBytes(agent_memory);
+        if (!bytes.ok()) return Fail(bytes.error());
+        ao.inventory.memory_bytes = *bytes;
+      }
+      if (!agent_grace.empty()) {
+        auto ms = ParseDurationMs(agent_grace);
+        if (!ms.ok()) return Fail(ms.error());
+        ao.default_grace_ms = *ms;
+      }
+      return agent::RunAgent(ao);
+    }
+    return kExitUsage;
+  };
+  // The exception boundary of the CLI: a JSON document of unexpected shape
+  // from a server (another version, a proxy) is an error, not a crash.
+  try {
+    return Dispatch();
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(Error(ErrorCode::kInternal, std::string("unexpected answer from the server: ") + e.what()));
   }
-  return kExitUsage;
 }
 
 }  // namespace lattice::cli

@@ -172,7 +172,7 @@ TEST(Place, WaitingReason_NoNodes) {
 
 TEST(Place, WaitingReason_Memory) {
   Decision d = Place({Node("n", 0, 8, 1 * kGi)}, {Ask(0, 0, 1, 2 * kGi)});
-  EXPECT_EQ(WaitingReason(d, 0), "waiting: 1.0 GiB of 2.0 GiB memory free on 1 node");
+  EXPECT_EQ(WaitingReason(d, 0), "waiting: 1 GiB of 2 GiB memory free on 1 node");
 }
 
 TEST(Place, WaitingReason_ResourcesSplitAcrossNodes) {

@@ -229,6 +229,10 @@ Result<SnapshotInfo> ReadEntries(std::string_view data, const ExtractOptions& op
     if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
       return Refused(name, "not a file, directory or symlink");
     }
+    if (type == AE_IFLNK) {
+      const char* target = archive_entry_symlink(e);
+      if (target == nullptr || *target == '\0') return Refused(name, "symlink without target");
+    }
     std::string key;
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
       key += (i > 0 ? "/" : "") + parts[i];

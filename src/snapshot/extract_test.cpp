@@ -88,6 +88,13 @@ TEST(ExtractSnapshot, HardLinksAndSpecialFilesAreRefused) {
   ExpectRefused(CraftArchive({RawEntry::Special("fifo", AE_IFIFO)}), tmp / "ws2", "fifo");
 }
 
+TEST(ExtractSnapshot, SymlinkWithoutTargetIsRefusedByBoth) {
+  // Inspect used to accept what Extract refused; found by fuzz_archive.
+  TempDir tmp;
+  ExpectRefused(CraftArchive({RawEntry::File("a", "x"), RawEntry::Symlink("empty", "")}), tmp / "ws",
+                "symlink with an empty target");
+}
+
 TEST(ExtractSnapshot, SymlinkPointingOutsideIsCreatedButNotFollowed) {
   TempDir tmp;
   const Status st = ExtractSnapshot(

@@ -1,9 +1,6 @@
 // libFuzzer entry point for the gitignore parser and matcher. Named .cc so
-// the layer's *.cpp glob leaves it out of the library. Build (once clang is
-// installed):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
-//     src/snapshot/gitignore_fuzz.cc src/snapshot/gitignore.cpp
-//     src/common/result.cpp -o gitignore_fuzz
+// the layer's *.cpp glob leaves it out of the library; built as
+// fuzz_gitignore with -DLATTICE_FUZZ=ON (see scripts/fuzz.sh).
 //
 // The input is split at the first NUL byte: before it, an ignore file's
 // contents; after it, newline-separated paths to match. Without a NUL, the

@@ -334,24 +334,6 @@ Status WriteArchive(const std::string& root, const std::vector<Entry>& entries,
 
 }  // namespace
 
-std::string HumanBytes(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double value = static_cast<double>(bytes);
-  size_t unit = 0;
-  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
-    value /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, value < 9.95 ? "%.1f" : "%.0f", value);
-  std::string number = buf;
-  if (number.size() > 2 && number.compare(number.size() - 2, 2, ".0") == 0) {
-    number.resize(number.size() - 2);
-  }
-  return number + " " + kUnits[unit];
-}
-
 Result<Snapshot> CreateSnapshot(const std::filesystem::path& dir,
                                 const SnapshotOptions& options) {
   std::error_code ec;

@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "common/units.h"  // HumanBytes, used in messages
 
 namespace lattice::snapshot {
 
@@ -80,7 +81,5 @@ struct SnapshotInfo {
 Result<SnapshotInfo> InspectSnapshot(std::string_view archive,
                                      const ExtractOptions& options = {});
 
-// "512 B", "1.5 KiB", "80 MiB", "1.3 GiB".
-std::string HumanBytes(uint64_t bytes);
 
 }  // namespace lattice::snapshot

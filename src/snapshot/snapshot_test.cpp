@@ -41,17 +41,6 @@ TEST(Sha256Hex, MatchesKnownVectors) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-TEST(HumanBytes, UsesBinaryUnitsWithOneDecimalBelowTen) {
-  EXPECT_EQ(HumanBytes(0), "0 B");
-  EXPECT_EQ(HumanBytes(1023), "1023 B");
-  EXPECT_EQ(HumanBytes(1024), "1 KiB");
-  EXPECT_EQ(HumanBytes(1536), "1.5 KiB");
-  EXPECT_EQ(HumanBytes(80ull << 20), "80 MiB");
-  EXPECT_EQ(HumanBytes(256ull << 20), "256 MiB");
-  EXPECT_EQ(HumanBytes(1288490189ull), "1.2 GiB");
-  EXPECT_EQ(HumanBytes(UINT64_MAX), "16 EiB");
-}
-
 TEST(Snapshot, RoundTripKeepsNestedDirsExecBitOddNamesAndSymlinks) {
   TempDir src, out;
   WriteFile(src / "train.py", "print('hi')\n");
