@@ -72,9 +72,15 @@ for bench in submit_latency log_throughput api_throughput; do
   ((status == 0)) || failed+=("$bench")
 done
 
+# The pure scheduler on a simulated cluster (C++, no server).
+SCHED_BENCH=$(realpath -m "${SCHED_BENCH:-build/bench/sched_bench}")
+echo
+echo "== sched_bench =="
+if "$SCHED_BENCH" "${mode[@]}" | tee "$root/sched_bench.out"; then :; else failed+=("sched_bench"); fi
+
 echo
 echo "== summary =="
-for bench in submit_latency log_throughput api_throughput; do
+for bench in submit_latency log_throughput api_throughput sched_bench; do
   grep -h '^target:' "$root/$bench.out" 2>/dev/null | sed "s/^target:/$bench:/" || true
 done
 if ((${#failed[@]})); then

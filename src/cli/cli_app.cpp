@@ -15,14 +15,19 @@
 namespace lattice::cli {
 namespace {
 
-constexpr const char* kRunExamples = R"(
+constexpr const char* kRunExamples = R"HELP(
 Examples:
   lattice run train.py --lr 0.01                 # submit, print the run's name
   lattice run --follow --gpus 1 train.py         # submit and stream its logs to the end
   lattice run --name digits-1 --cpus 2 --memory 4G --env WANDB_MODE=offline train.py
   lattice run --max-restarts 3 train.sh          # retry on a lost machine
+  lattice run --gpus 1 train.py --lr "[1e-3, 1e-2]" --layers "range(2, 5)"   # a 6-point grid
+  lattice run --strategy random_search --trials 20 train.py --lr "loguniform(1e-5, 1e-1, 100)"
+  lattice run --dry-run --json train.py --lr "linspace(0, 1, 5)"          # show, start nothing
+Sweep expressions: [a, b, ...], range(), linspace(), logspace(), uniform(),
+loguniform(), normal(), randint(), in --flag VALUE or --flag=VALUE form.
 Everything after SCRIPT is passed to it unchanged.
-)";
+)HELP";
 
 constexpr const char* kGlobalHelp = R"(
 Examples:
@@ -73,6 +78,21 @@ int Main(int argc, char** argv) {
   run->add_option("--grace", ro.grace, "time between SIGTERM and SIGKILL on cancel (default: the agent's, 30s)");
   run->add_option("--python", ro.python, "Python for .py scripts (default: the project venv, else python3)");
   run->add_flag("-f,--follow", ro.follow, "stream the logs to the end and exit with the script's exit code");
+  run->add_option("--strategy", ro.strategy, "grid_search (every combination, default) or random_search")
+      ->check(CLI::IsMember({"grid_search", "random_search"}));
+  uint64_t trials = 0, seed = 0;
+  auto* trials_opt = run->add_option("--trials", trials, "random_search: how many distinct points to run")
+                         ->check(CLI::PositiveNumber);
+  auto* seed_opt = run->add_option("--seed", seed, "seed for sampled values and random search (default: random, recorded)");
+  run->add_option("--max-experiments,--max_experiments", ro.max_experiments,
+                  "refuse a sweep larger than this (default 10000)")
+      ->check(CLI::PositiveNumber);
+  run->add_option("--max-parallel,--max_parallel", ro.max_parallel,
+                  "at most N of the run's experiments at once (default: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--priority", ro.priority, "higher runs are placed first (default 0)")
+      ->check(CLI::Range(-1000000, 1000000));
+  run->add_flag("--dry-run,--dry_run", ro.dry_run, "print the experiments and totals; start nothing");
 
   std::string status_run;
   auto* status = app.add_subcommand("status", "list runs, or show one run's experiments");
@@ -137,6 +157,8 @@ int Main(int argc, char** argv) {
       auto rest = run->remaining();
       if (rest.empty()) return Fail(Error(ErrorCode::kInvalidArgument, "run needs a SCRIPT; see lattice run --help"));
       ro.script = rest[0];
+      if (trials_opt->count()) ro.trials = trials;
+      if (seed_opt->count()) ro.seed = seed;
       ro.args.assign(rest.begin() + 1, rest.end());
       return RunCommand(g, ro);
     }

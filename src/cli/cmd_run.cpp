@@ -5,11 +5,13 @@
 
 #include <cstdio>
 #include <iostream>
+#include <random>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/units.h"
 #include "snapshot/snapshot.h"
+#include "sweep/sweep.h"
 
 namespace lattice::cli {
 namespace {
@@ -24,6 +26,88 @@ Status CheckReadable(const std::filesystem::path& script) {
   if (fd < 0) return ErrnoError("cannot read script '" + script.string() + "'", errno);
   ::close(fd);
   return OkStatus();
+}
+
+// Writes s as a JSON string; fast enough for a million arguments.
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\t': out->append("\\t"); break;
+      case '\r': out->append("\\r"); break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out->append(buf);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+struct Plan {
+  sweep::SweepSpec spec;
+  sweep::Expansion expansion;
+  uint64_t seed = 0;
+};
+
+Result<Plan> PlanSweep(const RunOptions& o) {
+  Plan plan;
+  plan.seed = o.seed ? *o.seed : std::random_device{}() * 4294967296ull + std::random_device{}();
+  LATTICE_ASSIGN_OR_RETURN(plan.spec, sweep::ParseSweep(o.args, plan.seed));
+  LATTICE_ASSIGN_OR_RETURN(sweep::Strategy strategy, sweep::ParseStrategy(o.strategy));
+  sweep::ExpandOptions expand;
+  expand.strategy = strategy;
+  expand.trials = o.trials;
+  expand.seed = plan.seed;
+  expand.max_experiments = o.max_experiments;
+  LATTICE_ASSIGN_OR_RETURN(plan.expansion, sweep::Expand(plan.spec, expand));
+  return plan;
+}
+
+// --dry-run: the experiments and the totals, nothing started.
+int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
+  const auto& points = plan.expansion.points;
+  uint64_t n = points.size();
+  if (g.json) {
+    std::string out;
+    out.reserve(n * 64);
+    out.append("{\"experiments\":[");
+    for (uint64_t i = 0; i < n; ++i) {
+      if (i) out.push_back(',');
+      out.append("{\"id\":\"").append(std::to_string(i)).append("\",\"args\":[");
+      for (size_t a = 0; a < points[i].args.size(); ++a) {
+        if (a) out.push_back(',');
+        AppendJsonString(&out, points[i].args[a]);
+      }
+      out.append("]}");
+    }
+    char total[256];
+    std::snprintf(total, sizeof total, "],\"total\":{\"experiments\":%llu,\"gpus\":%llu,\"cpus\":%g},\"seed\":%llu}\n",
+                  static_cast<unsigned long long>(n), static_cast<unsigned long long>(n * static_cast<uint64_t>(o.gpus)),
+                  static_cast<double>(n) * o.cpus, static_cast<unsigned long long>(plan.seed));
+    out.append(total);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return kExitOk;
+  }
+  std::string text;
+  for (uint64_t i = 0; i < n; ++i) {
+    text.append(std::to_string(i)).append("  ").append(o.script);
+    for (const auto& a : points[i].args) text.append(" ").append(a);
+    text.push_back('\n');
+  }
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  if (!plan.expansion.note.empty()) std::fprintf(stderr, "lattice: %s\n", plan.expansion.note.c_str());
+  std::printf("%llu experiment%s", static_cast<unsigned long long>(n), n == 1 ? "" : "s");
+  if (o.gpus) std::printf(" × %d GPUs = %llu GPUs", o.gpus, static_cast<unsigned long long>(n * o.gpus));
+  std::printf(" (%g CPUs in all); nothing was started\n", static_cast<double>(n) * o.cpus);
+  return kExitOk;
 }
 
 Result<Json> BuildSubmission(const RunOptions& o, const std::string& snapshot, const std::string& script_name) {
@@ -51,6 +135,20 @@ Result<Json> BuildSubmission(const RunOptions& o, const std::string& snapshot, c
   return body;
 }
 
+// The points of the sweep and how they were made, for the server to keep.
+void AddSweep(const RunOptions& o, const Plan& plan, Json* body) {
+  Json parameters = Json::array();
+  for (const auto& d : plan.spec.dims) parameters.push_back(d.name);
+  (*body)["sweep"] = Json{{"strategy", o.strategy}, {"seed", plan.seed},
+                          {"trials", o.trials.value_or(0)}, {"parameters", parameters}};
+  (*body)["max_parallel"] = o.max_parallel;
+  (*body)["priority"] = o.priority;
+  if (plan.spec.dims.empty()) return;  // one experiment with the args as given
+  Json experiments = Json::array();
+  for (const auto& p : plan.expansion.points) experiments.push_back(Json{{"args", p.args}, {"params", p.values}});
+  (*body)["experiments"] = std::move(experiments);
+}
+
 Status Upload(ApiClient& client, const snapshot::Snapshot& snap) {
   net::ClientRequest head;
   head.method = "HEAD";
@@ -75,6 +173,10 @@ int RunCommand(const GlobalOptions& g, const RunOptions& o) {
   if (Status st = CheckReadable(script); !st.ok()) return Fail(st.error());
   // Validate everything local before touching the server: nothing is created on error.
   if (auto body = BuildSubmission(o, std::string(64, '0'), "x"); !body.ok()) return Fail(body.error());
+  auto plan = PlanSweep(o);
+  if (!plan.ok()) return Fail(plan.error());
+  if (o.dry_run) return PrintDryRun(g, o, *plan);
+  if (!plan->expansion.note.empty() && !g.json) std::fprintf(stderr, "lattice: %s\n", plan->expansion.note.c_str());
 
   std::error_code ec;
   auto abs = std::filesystem::absolute(script, ec);
@@ -87,6 +189,7 @@ int RunCommand(const GlobalOptions& g, const RunOptions& o) {
   if (Status st = Upload(*client, *snap); !st.ok()) return Fail(st.error());
   auto body = BuildSubmission(o, snap->sha256, abs.filename().string());
   if (!body.ok()) return Fail(body.error());
+  AddSweep(o, *plan, &*body);
   auto run = client->Post("/runs", *body);
   if (!run.ok()) return Fail(run.error());
   std::string name = (*run)["name"].get<std::string>();

@@ -37,7 +37,10 @@ std::string JoinArgs(const Json& args) {
 }  // namespace
 
 int Fail(const Error& e) {
-  std::fprintf(stderr, "lattice: %s\n", e.message.c_str());
+  // A multi-line message (a caret under a sweep expression) keeps its
+  // columns: it starts on a line of its own.
+  if (e.message.find('\n') != std::string::npos) std::fprintf(stderr, "lattice: error:\n%s\n", e.message.c_str());
+  else std::fprintf(stderr, "lattice: %s\n", e.message.c_str());
   return ExitCodeFor(e);
 }
 

@@ -30,6 +30,14 @@ struct RunOptions {
   std::string grace;  // "30s"
   std::string python;
   bool follow = false;
+  // Sweeps and scheduling.
+  std::string strategy = "grid_search";
+  std::optional<uint64_t> trials;
+  std::optional<uint64_t> seed;  // absent: random, recorded with the run
+  uint64_t max_experiments = 10'000;
+  int max_parallel = 0;
+  int priority = 0;
+  bool dry_run = false;
   std::string script;
   std::vector<std::string> args;
 };

@@ -37,7 +37,9 @@ Json ToJson(const Node& n) {
               {"last_seen", IsoTime(n.last_seen_ms)}};
 }
 
-Json ToJson(const Experiment& e, const Attempt* current) {
+Json ToJson(const Experiment& e, const Attempt* current, const std::vector<std::string>& parameters) {
+  Json params = Json::object();
+  for (size_t i = 0; i < parameters.size() && i < e.params.size(); ++i) params[parameters[i]] = e.params[i];
   Json j{{"id", std::to_string(e.index)},
          {"state", ToString(e.state)},
          {"args", e.args},
@@ -45,7 +47,8 @@ Json ToJson(const Experiment& e, const Attempt* current) {
          {"attempts", e.attempts},
          {"restarts", e.restarts},
          {"node", e.node.empty() ? Json(nullptr) : Json(e.node)},
-         {"reason", e.reason}};
+         {"reason", e.reason},
+         {"params", params}};
   if (current) {
     j["started_at"] = IsoTime(current->started_at_ms);
     j["ended_at"] = IsoTime(current->ended_at_ms);
@@ -77,7 +80,7 @@ Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attemp
   Json exps = Json::array();
   for (size_t i = 0; i < run.experiments.size(); ++i) {
     const Attempt* a = i < current_attempts.size() ? current_attempts[i] : nullptr;
-    exps.push_back(ToJson(run.experiments[i], a));
+    exps.push_back(ToJson(run.experiments[i], a, run.spec.sweep.parameters));
   }
   Json env_names = Json::array();
   for (const auto& [k, v] : run.spec.env) env_names.push_back(k);
@@ -92,6 +95,9 @@ Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attemp
               {"env_names", env_names},
               {"python", run.spec.python},
               {"max_restarts", run.spec.max_restarts},
+              {"priority", run.spec.priority},
+              {"max_parallel", run.spec.max_parallel},
+              {"sweep", SweepToJson(run.spec.sweep)},
               {"grace_ms", run.spec.grace_ms},
               {"experiments", exps}};
 }
@@ -134,9 +140,56 @@ Status ParseSpecFields(JsonReader& r, RunSpec* spec) {
   r.Optional("python", &spec->python);
   r.Optional("max_restarts", &spec->max_restarts);
   r.Optional("grace_ms", &spec->grace_ms);
+  r.Optional("priority", &spec->priority);
+  r.Optional("max_parallel", &spec->max_parallel);
   if (const Json* res = r.OptionalObject("resources")) {
     Status st = ParseResources(*res, r.FieldPath("resources"), &spec->resources);
     if (!st.ok()) r.Fail(st.error());
+  }
+  if (const Json* sweep = r.OptionalObject("sweep")) {
+    SweepInfo& s = spec->sweep;
+    JsonReader sr(*sweep, r.FieldPath("sweep"));
+    sr.Optional("strategy", &s.strategy);
+    sr.Optional("seed", &s.seed);
+    sr.Optional("trials", &s.trials);
+    sr.Optional("parameters", &s.parameters);
+    Status st = sr.Finish();
+    if (!st.ok()) r.Fail(st.error());
+    else if (s.strategy != "grid_search" && s.strategy != "random_search")
+      r.Fail(Error(ErrorCode::kInvalidArgument, "field 'sweep.strategy' must be grid_search or random_search",
+                   "sweep.strategy"));
+  }
+  return OkStatus();
+}
+
+bool HasNul(const std::vector<std::string>& v) {
+  for (const auto& s : v)
+    if (s.find('\0') != std::string::npos) return true;
+  return false;
+}
+
+Status ParseExperiments(const Json& arr, const RunSpec& spec, std::vector<ExperimentRequest>* out) {
+  if (arr.size() > kMaxExperimentsPerRun)
+    return Error(ErrorCode::kResourceExhausted,
+                 "a run may have at most " + std::to_string(kMaxExperimentsPerRun) + " experiments, not " +
+                     std::to_string(arr.size()),
+                 "experiments");
+  out->reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    std::string path = "experiments[" + std::to_string(i) + "]";
+    ExperimentRequest e;
+    JsonReader er(arr[i], path);
+    er.Optional("args", &e.args);
+    er.Optional("params", &e.params);
+    LATTICE_RETURN_IF_ERROR(er.Finish());
+    if (HasNul(e.args) || HasNul(e.params))
+      return Error(ErrorCode::kInvalidArgument, "an argument contains a NUL byte", path);
+    if (e.params.size() != spec.sweep.parameters.size())
+      return Error(ErrorCode::kInvalidArgument,
+                   "field '" + path + ".params' has " + std::to_string(e.params.size()) + " values for " +
+                       std::to_string(spec.sweep.parameters.size()) + " sweep parameters",
+                   path + ".params");
+    out->push_back(std::move(e));
   }
   return OkStatus();
 }
@@ -148,7 +201,9 @@ Result<SubmitRequest> ParseSubmitRequest(const Json& body) {
   r.Optional("name", &req.name);
   r.Optional("description", &req.description);
   LATTICE_RETURN_IF_ERROR(ParseSpecFields(r, &req.spec));
+  const Json* experiments = r.OptionalArray("experiments");
   LATTICE_RETURN_IF_ERROR(r.Finish());
+  if (experiments) LATTICE_RETURN_IF_ERROR(ParseExperiments(*experiments, req.spec, &req.experiments));
   RunSpec& s = req.spec;
   if (s.script.empty() || s.script.size() > 4096)
     return Error(ErrorCode::kInvalidArgument, "field 'script' must be a non-empty path", "script");
@@ -158,6 +213,10 @@ Result<SubmitRequest> ParseSubmitRequest(const Json& body) {
     return Error(ErrorCode::kInvalidArgument, "field 'max_restarts' must be between 0 and 1000", "max_restarts");
   if (s.grace_ms < -1 || s.grace_ms > 24LL * 3600 * 1000)
     return Error(ErrorCode::kInvalidArgument, "field 'grace_ms' must be between 0 and one day", "grace_ms");
+  if (s.max_parallel < 0)
+    return Error(ErrorCode::kInvalidArgument, "field 'max_parallel' must be 0 (no limit) or more", "max_parallel");
+  if (s.priority < -1000000 || s.priority > 1000000)
+    return Error(ErrorCode::kInvalidArgument, "field 'priority' must be between -1000000 and 1000000", "priority");
   if (req.description.size() > 10000)
     return Error(ErrorCode::kInvalidArgument, "field 'description' is longer than 10000 characters", "description");
   for (const auto& [k, v] : s.env) {
@@ -166,16 +225,20 @@ Result<SubmitRequest> ParseSubmitRequest(const Json& body) {
     if (v.find('\0') != std::string::npos)
       return Error(ErrorCode::kInvalidArgument, "env value of '" + k + "' contains a NUL byte", "env");
   }
-  for (const auto& a : s.args)
-    if (a.find('\0') != std::string::npos)
-      return Error(ErrorCode::kInvalidArgument, "an argument contains a NUL byte", "args");
+  if (HasNul(s.args)) return Error(ErrorCode::kInvalidArgument, "an argument contains a NUL byte", "args");
   return req;
+}
+
+Json SweepToJson(const SweepInfo& s) {
+  return Json{{"strategy", s.strategy}, {"seed", s.seed}, {"trials", s.trials}, {"parameters", s.parameters}};
 }
 
 Json SpecToJson(const RunSpec& s) {
   return Json{{"script", s.script}, {"args", s.args},       {"snapshot", s.snapshot},
               {"resources", ToJson(s.resources)}, {"env", s.env}, {"python", s.python},
-              {"max_restarts", s.max_restarts}, {"grace_ms", s.grace_ms}};
+              {"max_restarts", s.max_restarts}, {"grace_ms", s.grace_ms},
+              {"priority", s.priority}, {"max_parallel", s.max_parallel},
+              {"sweep", SweepToJson(s.sweep)}};
 }
 
 Result<RunSpec> SpecFromJson(const Json& j) {

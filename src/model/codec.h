@@ -12,18 +12,28 @@ std::string IsoTime(int64_t ms);  // "2026-11-26T01:02:03.456Z"; "" for 0
 Json ToJson(const Resources& r);
 Json ToJson(const Gpu& g);
 Json ToJson(const Node& n);
-Json ToJson(const Experiment& e, const Attempt* current);
+// parameters: the run's swept parameter names, for the experiment's "params".
+Json ToJson(const Experiment& e, const Attempt* current, const std::vector<std::string>& parameters);
 // The run document of GET /runs/{name}. Env values are never included
 // (they may hold secrets): only their names.
 Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attempts);
 Json RunSummaryToJson(const Run& run);
 
 // The body of POST /runs.
+struct ExperimentRequest {
+  std::vector<std::string> args;
+  std::vector<std::string> params;
+};
 struct SubmitRequest {
   std::string name;  // empty: generate
   std::string description;
   RunSpec spec;
+  // The points of a sweep, expanded by the client; empty means one
+  // experiment with spec.args.
+  std::vector<ExperimentRequest> experiments;
 };
+// The most experiments one run may have (the CLI's --max-experiments is lower by default).
+constexpr size_t kMaxExperimentsPerRun = 1'000'000;
 Result<SubmitRequest> ParseSubmitRequest(const Json& body);
 
 Status ParseResources(const Json& j, const std::string& path, Resources* out);
@@ -31,6 +41,7 @@ Status ParseGpus(const Json& j, const std::string& path, std::vector<Gpu>* out);
 
 // Spec persistence (the store keeps it as JSON text).
 Json SpecToJson(const RunSpec& spec);
+Json SweepToJson(const SweepInfo& sweep);
 Result<RunSpec> SpecFromJson(const Json& j);
 
 }  // namespace lattice

@@ -40,6 +40,14 @@ struct Gpu {
 };
 
 // What the user asked for; immutable after submit.
+// How the experiments of a run were made from its arguments (issue: sweeps).
+struct SweepInfo {
+  std::string strategy = "grid_search";  // or "random_search"
+  uint64_t seed = 0;
+  uint64_t trials = 0;  // random search: points asked for; 0 otherwise
+  std::vector<std::string> parameters;  // names of the swept arguments, in order
+};
+
 struct RunSpec {
   std::string script;  // path of the script inside the snapshot
   std::vector<std::string> args;
@@ -49,12 +57,16 @@ struct RunSpec {
   std::string python;  // empty: the agent's default
   int max_restarts = 0;
   int64_t grace_ms = -1;  // -1: the agent's --grace (default 30 s)
+  int priority = 0;       // higher first; FIFO within a priority
+  int max_parallel = 0;   // at most this many experiments active at once; 0: no limit
+  SweepInfo sweep;
 };
 
 struct Experiment {
   int index = 0;  // its id is std::to_string(index)
   ExperimentState state = ExperimentState::kQueued;
   std::vector<std::string> args;  // concrete arguments for this point
+  std::vector<std::string> params;  // its value of each swept parameter (RunSpec::sweep.parameters)
   std::optional<int> exit_code;
   int attempts = 0;       // attempts started so far
   int restarts = 0;       // attempts lost and retried

@@ -1,93 +1,161 @@
 #include "sched/placement.h"
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
+#include <unordered_map>
+#include <unordered_set>
 
-#include "common/units.h"
+#include "sched/fair_queue.h"
+#include "sched/node_index.h"
+#include "sched/reasons.h"
 
 namespace lattice::sched {
 namespace {
 
-bool Fits(const NodeSnapshot& n, const Resources& ask) {
-  return n.free_cpus + 1e-9 >= ask.cpus && n.free_memory >= ask.memory_bytes &&
-         n.free_gpus.size() >= static_cast<size_t>(ask.gpus);
+// An ask's shape, hashable, for the per-pass memo of shapes that found no node.
+struct Shape {
+  double cpus;
+  uint64_t memory;
+  int gpus;
+  bool operator==(const Shape&) const = default;
+  // o asks at least as much of every resource: if this found no node, neither will o.
+  bool AtMost(const Shape& o) const { return gpus <= o.gpus && cpus <= o.cpus && memory <= o.memory; }
+};
+
+Shape ShapeOf(const Resources& r) { return Shape{r.cpus, r.memory_bytes, r.gpus}; }
+
+struct ShapeHash {
+  size_t operator()(const Shape& s) const {
+    // -0.0 == 0.0 but their bits differ; equal shapes must hash alike.
+    const double cpus = s.cpus == 0 ? 0.0 : s.cpus;
+    uint64_t bits = 0;
+    std::memcpy(&bits, &cpus, sizeof bits);
+    size_t h = std::hash<uint64_t>()(bits);
+    h ^= std::hash<uint64_t>()(s.memory) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    h ^= std::hash<int>()(s.gpus) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h;
+  }
+};
+
+// Free resources only shrink during a pass, so a shape that found no node
+// finds none for the rest of the pass, nor does any shape at least as large.
+// Remembering them turns the tail of a 100,000-request queue on a full
+// cluster into hash lookups instead of index walks.
+class FailedShapes final {
+ public:
+  bool Covers(const Shape& s) const {
+    if (exact_.contains(s)) return true;
+    for (const Shape& f : smallest_)
+      if (f.AtMost(s)) return true;
+    return false;
+  }
+  void Add(const Shape& s) {
+    exact_.insert(s);
+    // A few shapes checked by dominance catch larger asks of new shapes;
+    // more would make every check slower than the index walk it saves.
+    if (smallest_.size() < kDominanceChecks) smallest_.push_back(s);
+  }
+
+ private:
+  static constexpr size_t kDominanceChecks = 8;
+  std::unordered_set<Shape, ShapeHash> exact_;
+  std::vector<Shape> smallest_;
+};
+
+// A request left waiting; its reason is written once the pass is over.
+struct Wait {
+  size_t key;
+  const Resources* ask;
+  int max_parallel;  // > 0: waits for the run's limit, not for resources
+};
+
+std::string WhyHere(const NodeSnapshot& n) {
+  return "best fit: leaves " + std::to_string(n.free_gpus.size()) + " of " + std::to_string(n.total.gpus) +
+         " GPUs free on " + n.id;
 }
 
-std::string WaitingReason(const std::vector<NodeSnapshot>& nodes, const Resources& ask) {
-  if (nodes.empty()) return "waiting: no nodes are connected";
-  size_t best_gpus = 0;
-  double best_cpus = 0;
-  uint64_t best_mem = 0;
-  for (const auto& n : nodes) {
-    best_gpus = std::max(best_gpus, n.free_gpus.size());
-    best_cpus = std::max(best_cpus, n.free_cpus);
-    best_mem = std::max(best_mem, n.free_memory);
+// Reasons are computed from what is free after the pass: that is the state
+// the user sees once these placements start, and it is still true for every
+// waiting request because free resources only shrink during a pass. One
+// string per distinct shape, not per request.
+void WriteReasons(const NodeIndex& index, const std::vector<Wait>& waits, Decision& d) {
+  const FreeMaxima free = index.Maxima();
+  std::unordered_map<Shape, std::string, ShapeHash> by_shape;
+  std::unordered_map<int, std::string> by_limit;
+  d.waiting.reserve(waits.size());
+  for (const Wait& w : waits) {
+    if (w.max_parallel > 0) {
+      auto [it, fresh] = by_limit.try_emplace(w.max_parallel);
+      if (fresh) it->second = MaxParallelReason(w.max_parallel);
+      d.waiting.emplace_back(w.key, it->second);
+      continue;
+    }
+    auto [it, fresh] = by_shape.try_emplace(ShapeOf(*w.ask));
+    if (fresh) it->second = WaitingReason(free, *w.ask);
+    d.waiting.emplace_back(w.key, it->second);
   }
-  std::string on = " on " + std::to_string(nodes.size()) + (nodes.size() == 1 ? " node" : " nodes");
-  if (best_gpus < static_cast<size_t>(ask.gpus))
-    return "waiting: " + std::to_string(best_gpus) + " of " + std::to_string(ask.gpus) +
-           (ask.gpus == 1 ? " GPU free" : " GPUs free") + on;
-  if (best_cpus + 1e-9 < ask.cpus) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "waiting: %g of %g CPUs free", best_cpus, ask.cpus);
-    return buf + on;
-  }
-  if (best_mem < ask.memory_bytes)
-    return "waiting: " + HumanBytes(best_mem) + " of " + HumanBytes(ask.memory_bytes) + " memory free" + on;
-  return "waiting: no single node has all of it free" + on;
 }
 
 }  // namespace
 
-Decision Place(std::vector<NodeSnapshot> nodes, const std::vector<Request>& queue) {
+Decision Place(std::vector<NodeSnapshot> nodes, const std::vector<RunQueue>& runs) {
+  NodeIndex index(std::move(nodes));
+  FairQueue order(runs, index.Totals());
+  FailedShapes failed;
+  std::vector<size_t> next(runs.size(), 0);  // per run: first request not yet decided
+  std::vector<int> room(runs.size(), -1);    // per run: placements left under max_parallel; -1 = unlimited
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (runs[i].max_parallel > 0) room[i] = std::max(0, runs[i].max_parallel - std::max(0, runs[i].active));
+
   Decision d;
-  for (const Request& r : queue) {
-    NodeSnapshot* best = nullptr;
-    for (auto& n : nodes) {
-      if (!Fits(n, r.ask)) continue;
-      if (!best || n.free_gpus.size() < best->free_gpus.size() ||
-          (n.free_gpus.size() == best->free_gpus.size() && n.free_cpus < best->free_cpus)) {
-        best = &n;
+  std::vector<Wait> waits;
+  while (!order.empty()) {
+    const size_t r = order.Top();
+    const RunQueue& run = runs[r];
+    bool placed = false;
+    // Decide this run's requests until one is placed; the run then goes back
+    // in line behind runs with a smaller share. Requests that cannot fit are
+    // decided here at O(1) each (memo), so the pass stays O(queue) overall.
+    while (next[r] < run.queued.size() && room[r] != 0) {
+      const Request& req = run.queued[next[r]++];
+      const Shape shape = ShapeOf(req.ask);
+      if (failed.Covers(shape)) {
+        waits.push_back(Wait{req.key, &req.ask, 0});
+        continue;
       }
+      std::optional<size_t> pos = index.BestFit(req.ask);
+      if (!pos) {
+        failed.Add(shape);
+        waits.push_back(Wait{req.key, &req.ask, 0});
+        continue;
+      }
+      Placement p{req.key, index.node(*pos).id, index.Take(*pos, req.ask), {}};
+      p.why = WhyHere(index.node(*pos));
+      d.placed.push_back(std::move(p));
+      if (room[r] > 0) --room[r];
+      order.Placed(req.ask);
+      placed = true;
+      break;
     }
-    if (!best) {
-      d.waiting.emplace_back(r.key, WaitingReason(nodes, r.ask));
-      continue;
-    }
-    Placement p{r.key, best->id, {}};
-    p.gpus.assign(best->free_gpus.begin(), best->free_gpus.begin() + r.ask.gpus);
-    best->free_gpus.erase(best->free_gpus.begin(), best->free_gpus.begin() + r.ask.gpus);
-    best->free_cpus -= r.ask.cpus;
-    best->free_memory -= r.ask.memory_bytes;
-    d.placed.push_back(std::move(p));
+    if (placed) continue;
+    // The run is at its limit (or out of requests): the rest wait for it.
+    for (; next[r] < run.queued.size(); ++next[r])
+      waits.push_back(Wait{run.queued[next[r]].key, &run.queued[next[r]].ask, run.max_parallel});
+    order.Drop();
   }
+  WriteReasons(index, waits, d);
   return d;
 }
 
+Decision Place(std::vector<NodeSnapshot> nodes, const std::vector<Request>& queue) {
+  std::vector<RunQueue> one(1);
+  one[0].queued = queue;
+  return Place(std::move(nodes), one);
+}
+
 std::optional<std::string> Infeasible(const std::vector<NodeSnapshot>& nodes, const Resources& ask) {
-  if (nodes.empty()) return std::nullopt;  // nodes may still join
-  int max_gpus = 0;
-  double max_cpus = 0;
-  uint64_t max_mem = 0;
-  for (const auto& n : nodes) {
-    if (n.total.gpus >= ask.gpus && n.total.cpus + 1e-9 >= ask.cpus && n.total.memory_bytes >= ask.memory_bytes)
-      return std::nullopt;
-    max_gpus = std::max(max_gpus, n.total.gpus);
-    max_cpus = std::max(max_cpus, n.total.cpus);
-    max_mem = std::max(max_mem, n.total.memory_bytes);
-  }
-  if (ask.gpus > max_gpus)
-    return "asks for " + std::to_string(ask.gpus) + " GPUs; the largest node has " + std::to_string(max_gpus);
-  if (ask.cpus > max_cpus + 1e-9) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "asks for %g CPUs; the largest node has %g", ask.cpus, max_cpus);
-    return std::string(buf);
-  }
-  if (ask.memory_bytes > max_mem)
-    return "asks for " + HumanBytes(ask.memory_bytes) + " of memory; the largest node has " + HumanBytes(max_mem);
-  char cpus[32];
-  std::snprintf(cpus, sizeof cpus, "%g", ask.cpus);  // "32", not std::to_string's "32.000000"
-  return "no single node has all of " + std::to_string(ask.gpus) + " GPUs, " + cpus + " CPUs and " +
-         HumanBytes(ask.memory_bytes) + " together";
+  return InfeasibleReason(nodes, ask);
 }
 
 }  // namespace lattice::sched

@@ -143,11 +143,12 @@ TEST(Place, QueueOrder_EarlierAskServedFirst) {
 }
 
 TEST(Place, BigAskWaiting_DoesNotBlockSmallerOnesBehindIt) {
-  // No reservation yet: a small ask may overtake a big one (issue 4 adds fairness).
+  // No reservations: a small ask may overtake a big one that does not fit now.
   Decision d = Place({Node("n", 4)}, {Ask(0, 8), Ask(1, 1)});
   EXPECT_EQ(Find(d, 0), nullptr);
   ASSERT_NE(Find(d, 1), nullptr);
-  EXPECT_EQ(WaitingReason(d, 0), "waiting: 4 of 8 GPUs free on 1 node");
+  // Reasons describe what is free once this pass's placements start.
+  EXPECT_EQ(WaitingReason(d, 0), "waiting: 3 of 8 GPUs free on 1 node");
 }
 
 TEST(Place, WaitingReason_GpusAcrossSeveralNodes) {
@@ -182,7 +183,7 @@ TEST(Place, WaitingReason_ResourcesSplitAcrossNodes) {
 }
 
 TEST(Place, EmptyQueue_EmptyDecision) {
-  Decision d = Place({Node("n", 4)}, {});
+  Decision d = Place({Node("n", 4)}, std::vector<Request>{});
   EXPECT_TRUE(d.placed.empty());
   EXPECT_TRUE(d.waiting.empty());
 }

@@ -17,6 +17,7 @@ Status Controller::Load() {
   runs_.clear();
   runs_by_name_.clear();
   attempts_.clear();
+  active_.clear();
   attempts_by_exp_.clear();
   for (auto& r : data.runs) {
     auto run = std::make_unique<Run>(std::move(r));
@@ -27,6 +28,7 @@ Status Controller::Load() {
     a.log_bytes = logs_.Length(a.id);
     next_attempt_id_ = std::max(next_attempt_id_, a.id + 1);
     attempts_by_exp_[{a.run, a.experiment}].push_back(a.id);
+    if (!IsTerminal(a.state)) active_.insert(a.id);
     attempts_[a.id] = std::move(a);
   }
   nodes_ = std::move(data.nodes);
@@ -83,11 +85,16 @@ Result<const Run*> Controller::Submit(SubmitRequest request, std::mt19937_64& rn
   run->description = request.description;
   run->created_at_ms = clock_.NowMs();
   run->spec = std::move(request.spec);
-  Experiment e;
-  e.index = 0;
-  e.args = run->spec.args;
-  e.reason = "waiting to be placed";
-  run->experiments.push_back(std::move(e));
+  if (request.experiments.empty()) request.experiments.push_back({run->spec.args, {}});
+  run->experiments.reserve(request.experiments.size());
+  for (auto& point : request.experiments) {
+    Experiment e;
+    e.index = static_cast<int>(run->experiments.size());
+    e.args = std::move(point.args);
+    e.params = std::move(point.params);
+    e.reason = "waiting to be placed";
+    run->experiments.push_back(std::move(e));
+  }
 
   StoreBatch batch;
   batch.runs.push_back(*run);
@@ -176,6 +183,21 @@ Result<uint64_t> Controller::AppendLog(const std::string& node, int64_t attempt_
   a->log_bytes = length;
   if (length != before && listener_.logs_arrived) listener_.logs_arrived(a->run);
   return length;
+}
+
+std::vector<int64_t> Controller::ActiveIds() const {
+  std::vector<int64_t> ids;
+  ids.reserve(active_.size());
+  for (auto it = active_.begin(); it != active_.end();) {
+    auto a = attempts_.find(*it);
+    if (a == attempts_.end() || IsTerminal(a->second.state)) {
+      it = active_.erase(it);  // ended since: forget it lazily
+    } else {
+      ids.push_back(*it);
+      ++it;
+    }
+  }
+  return ids;
 }
 
 Node* Controller::MutableNode(const std::string& id) {
@@ -315,7 +337,8 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
     }
   }
   if (full) {
-    for (auto& [id, a] : attempts_) {
+    for (int64_t id : ActiveIds()) {
+      Attempt& a = attempts_[id];
       if (a.node != node_id || reported.count(id)) continue;
       if (a.state == AttemptState::kRunning) {
         LoseAttempt(a, "the agent on " + node_id + " no longer knows attempt " + std::to_string(id), batch);
@@ -354,8 +377,9 @@ AgentWork Controller::PendingWork(const std::string& node_id, const std::set<int
     }
     if (LogComplete(*a)) work.forget.push_back(id);
   }
-  for (const auto& [id, a] : attempts_) {
-    if (a.node != node_id || IsTerminal(a.state)) continue;
+  for (int64_t id : ActiveIds()) {
+    const Attempt& a = attempts_.at(id);
+    if (a.node != node_id) continue;
     auto it = runs_by_name_.find(a.run);
     if (it == runs_by_name_.end()) continue;
     const Run& run = *it->second;
@@ -396,9 +420,9 @@ void Controller::Tick() {
     n.last_seen_ms = clock_.NowMs() - (now - seen);
     batch.nodes.push_back(n);
     LOG_WARN("controller", "node " << n.id << " lost: no heartbeat for " << (now - seen) << " ms");
-    for (auto& [id, a] : attempts_) {
-      if (a.node == n.id && !IsTerminal(a.state))
-        LoseAttempt(a, "node " + n.id + " stopped responding", batch);
+    for (int64_t id : ActiveIds()) {
+      Attempt& a = attempts_[id];
+      if (a.node == n.id) LoseAttempt(a, "node " + n.id + " stopped responding", batch);
     }
   }
   if (batch.empty()) return;
@@ -421,8 +445,8 @@ void Controller::Schedule() {
     index[n.id] = snaps.size();
     snaps.push_back(std::move(s));
   }
-  for (const auto& [id, a] : attempts_) {
-    if (IsTerminal(a.state)) continue;
+  for (int64_t id : ActiveIds()) {
+    const Attempt& a = attempts_.at(id);
     auto it = index.find(a.node);
     auto run = runs_by_name_.find(a.run);
     if (it == index.end() || run == runs_by_name_.end()) continue;
@@ -432,17 +456,27 @@ void Controller::Schedule() {
     s.free_memory -= std::min(s.free_memory, r.memory_bytes);
     for (int g : a.gpu_indices) std::erase(s.free_gpus, g);
   }
-  std::vector<sched::Request> queue;
+  // One queue per run with queued experiments; the scheduler orders runs by
+  // priority, then dominant resource fairness, and applies max_parallel.
+  std::vector<sched::RunQueue> runs;
   std::vector<std::pair<Run*, Experiment*>> keys;
   for (auto& run : runs_) {
+    sched::RunQueue q;
     for (auto& e : run->experiments) {
+      if (e.state == ExperimentState::kStarting || e.state == ExperimentState::kRunning) ++q.active;
       if (e.state != ExperimentState::kQueued) continue;
-      queue.push_back({keys.size(), run->spec.resources});
+      q.queued.push_back({keys.size(), run->spec.resources});
       keys.emplace_back(run.get(), &e);
     }
+    if (q.queued.empty()) continue;
+    q.run = run->name;
+    q.priority = run->spec.priority;
+    q.submitted_at_ms = run->created_at_ms;
+    q.max_parallel = run->spec.max_parallel;
+    runs.push_back(std::move(q));
   }
-  if (queue.empty()) return;
-  sched::Decision d = sched::Place(std::move(snaps), queue);
+  if (runs.empty()) return;
+  sched::Decision d = sched::Place(std::move(snaps), runs);
   StoreBatch batch;
   std::set<std::string> woken, changed;
   for (const auto& p : d.placed) {
@@ -465,6 +499,7 @@ void Controller::Schedule() {
     batch.attempts.push_back(a);
     batch.experiments.emplace_back(run->name, *e);
     attempts_by_exp_[{a.run, a.experiment}].push_back(a.id);
+    active_.insert(a.id);
     attempts_[a.id] = std::move(a);
     woken.insert(p.node);
     changed.insert(run->name);

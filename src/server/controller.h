@@ -89,6 +89,8 @@ class Controller final {
     Experiment* exp;
   };
   Node* MutableNode(const std::string& id);
+  // The attempts not yet ended, oldest first.
+  std::vector<int64_t> ActiveIds() const;
   Attempt* MutableAttempt(int64_t id);
   ExpKey Locate(const Attempt& a);
   Status Commit(StoreBatch& batch);
@@ -108,6 +110,9 @@ class Controller final {
   std::map<std::string, Run*> runs_by_name_;
   std::map<std::string, uint64_t> run_versions_;
   std::map<int64_t, Attempt> attempts_;
+  // Ids of attempts that may still be active (a superset: ended ones are
+  // dropped when next listed), so passes do not walk all history.
+  mutable std::set<int64_t> active_;
   // (run, experiment) -> attempt ids in order
   std::map<std::pair<std::string, int>, std::vector<int64_t>> attempts_by_exp_;
   std::vector<Node> nodes_;

@@ -50,6 +50,9 @@ CREATE TABLE nodes (
   last_seen_ms BIGINT NOT NULL
 );
 )SQL"},
+      {"experiment parameters", R"SQL(
+ALTER TABLE experiments ADD COLUMN params TEXT NOT NULL DEFAULT '[]';
+)SQL"},
   };
   return kMigrations;
 }

@@ -116,7 +116,7 @@ class SqliteStore final : public Store {
     {
       Statement s(db_,
                   "SELECT run, idx, state, args, exit_code, attempts, restarts, node, current_attempt, "
-                  "cancel_requested, reason FROM experiments ORDER BY run, idx");
+                  "cancel_requested, reason, params FROM experiments ORDER BY run, idx");
       if (!s.ok()) return SqlError("loading experiments");
       while (sqlite3_step(s.get()) == SQLITE_ROW) {
         auto it = run_index.find(s.Text(0));
@@ -133,6 +133,7 @@ class SqliteStore final : public Store {
         e.current_attempt = s.Int(8);
         e.cancel_requested = s.Int(9) != 0;
         e.reason = s.Text(10);
+        LATTICE_ASSIGN_OR_RETURN(e.params, StoredJson<std::vector<std::string>>(s.Text(11), "stored experiment params"));
         auto& exps = data.runs[it->second].experiments;
         if (static_cast<size_t>(e.index) >= exps.size()) exps.resize(static_cast<size_t>(e.index) + 1);
         exps[static_cast<size_t>(e.index)] = std::move(e);
@@ -201,7 +202,7 @@ class SqliteStore final : public Store {
           "ON CONFLICT(name) DO UPDATE SET description=excluded.description, spec=excluded.spec");
       exp_stmt_ = std::make_unique<Statement>(db_,
           "INSERT INTO experiments(run, idx, state, args, exit_code, attempts, restarts, node, current_attempt, "
-          "cancel_requested, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+          "cancel_requested, reason, params) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
           "ON CONFLICT(run, idx) DO UPDATE SET state=excluded.state, exit_code=excluded.exit_code, "
           "attempts=excluded.attempts, restarts=excluded.restarts, node=excluded.node, "
           "current_attempt=excluded.current_attempt, cancel_requested=excluded.cancel_requested, "
@@ -279,6 +280,7 @@ class SqliteStore final : public Store {
     s.Bind(9, e.current_attempt);
     s.Bind(10, static_cast<int64_t>(e.cancel_requested ? 1 : 0));
     s.Bind(11, e.reason);
+    s.Bind(12, Json(e.params).dump());
     return Step(s, "writing experiment " + run + "/" + std::to_string(e.index));
   }
 
