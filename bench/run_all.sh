@@ -55,7 +55,7 @@ BARE_BEAST_SERVER=$root/bin/bare_beast_server
 echo "lattice benchmarks${mode:+ (smoke)}: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
      "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
-for bench in submit_latency log_throughput api_throughput; do
+for bench in submit_latency log_throughput api_throughput sweep_throughput; do
   echo
   echo "== $bench =="
   out=$root/$bench.out
@@ -80,7 +80,7 @@ if "$SCHED_BENCH" "${mode[@]}" | tee "$root/sched_bench.out"; then :; else faile
 
 echo
 echo "== summary =="
-for bench in submit_latency log_throughput api_throughput sched_bench; do
+for bench in submit_latency log_throughput api_throughput sweep_throughput sched_bench; do
   grep -h '^target:' "$root/$bench.out" 2>/dev/null | sed "s/^target:/$bench:/" || true
 done
 if ((${#failed[@]})); then

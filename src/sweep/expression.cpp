@@ -359,6 +359,7 @@ class Parser final {
     const bool log = name == "loguniform";
     const double lo = log ? std::log(a.value) : a.value;
     const double width = (log ? std::log(b.value) : b.value) - lo;
+    if (!std::isfinite(width)) return Fail(at, std::string(name) + " gives values beyond the range of a double");
     for (uint64_t i = 0; i < count; ++i) {
       double v = lo + rng_.NextDouble() * width;
       if (log) v = std::exp(v);

@@ -178,6 +178,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"linspace(0, 1e999, 5)", 12, "out of range for a double"},
         BadCase{"linspace(-1e308, 1e308, 3)", 0, "beyond the range of a double"},
         BadCase{"logspace(0, 400, 2)", 0, "beyond the range of a double"},
+        BadCase{"uniform(-1e308, 1e308, 3)", 0, "beyond the range of a double"},
         BadCase{"linspace(0, 1, 5) x", 18, "unexpected text after"}, BadCase{"range 3", 6, "expected '('"},
         BadCase{"randint(5, 5, 3)", 8, "below high"}, BadCase{"randint(1.5, 5, 3)", 8, "must be an integer"},
         BadCase{"uniform(1, 0, 3)", 8, "below high"}, BadCase{"loguniform(0, 1, 3)", 11, "low > 0"},
