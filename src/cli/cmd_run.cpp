@@ -67,6 +67,7 @@ Result<Plan> PlanSweep(const RunOptions& o) {
   expand.trials = o.trials;
   expand.seed = plan.seed;
   expand.max_experiments = o.max_experiments;
+  expand.materialize = !o.dry_run;  // a dry run streams: a 1M grid is ~700 MB of strings
   LATTICE_ASSIGN_OR_RETURN(plan.expansion, sweep::Expand(plan.spec, expand));
   return plan;
 }
@@ -75,6 +76,14 @@ Result<Plan> PlanSweep(const RunOptions& o) {
 int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
   const auto& points = plan.expansion.points;
   uint64_t n = points.size();
+  // Points without args are grid indices to build one at a time.
+  sweep::Point scratch;
+  auto point = [&](uint64_t i) -> const sweep::Point& {
+    if (!points[i].args.empty() || plan.spec.args.empty()) return points[i];
+    auto p = sweep::PointAt(plan.spec, points[i].grid_index);
+    scratch = p.ok() ? std::move(p).value() : sweep::Point{};
+    return scratch;
+  };
   if (g.json) {
     std::string out;
     out.reserve(n * 64);
@@ -82,9 +91,10 @@ int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
     for (uint64_t i = 0; i < n; ++i) {
       if (i) out.push_back(',');
       out.append("{\"id\":\"").append(std::to_string(i)).append("\",\"args\":[");
-      for (size_t a = 0; a < points[i].args.size(); ++a) {
+      const auto& args = point(i).args;
+      for (size_t a = 0; a < args.size(); ++a) {
         if (a) out.push_back(',');
-        AppendJsonString(&out, points[i].args[a]);
+        AppendJsonString(&out, args[a]);
       }
       out.append("]}");
     }
@@ -99,7 +109,7 @@ int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
   std::string text;
   for (uint64_t i = 0; i < n; ++i) {
     text.append(std::to_string(i)).append("  ").append(o.script);
-    for (const auto& a : points[i].args) text.append(" ").append(a);
+    for (const auto& a : point(i).args) text.append(" ").append(a);
     text.push_back('\n');
   }
   std::fwrite(text.data(), 1, text.size(), stdout);

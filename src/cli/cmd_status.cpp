@@ -1,4 +1,5 @@
 // `lattice status`, `lattice nodes`, `lattice cancel`, `lattice server start|stop`.
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 
@@ -96,10 +97,28 @@ int StatusCommand(const GlobalOptions& g, const std::string& run) {
   std::cout << "asks:     " << res["cpus"].get<double>() << " CPUs, " << res["gpus"].get<int>() << " GPUs"
             << (res["memory_bytes"].get<uint64_t>() ? ", " + HumanBytes(res["memory_bytes"].get<uint64_t>()) : "")
             << " per experiment\n\n";
-  Table t({"EXP", "STATE", "EXIT", "ATTEMPTS", "NODE", "ARGS", "REASON"});
-  for (const auto& e : d["experiments"])
-    t.Add({Str(e, "id"), Str(e, "state"), Str(e, "exit_code"), Str(e, "attempts"), Str(e, "node"),
-           JoinArgs(e["args"]), Str(e, "reason")});
+  // A sweep shows its parameters as columns; a single experiment its args.
+  std::vector<std::string> params;
+  if (d.contains("sweep") && d["sweep"].contains("parameters"))
+    for (const auto& p : d["sweep"]["parameters"]) params.push_back(p.get<std::string>());
+  std::vector<std::string> header{"EXP", "STATE"};
+  for (const auto& p : params) {
+    std::string upper;
+    for (char c : p) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    header.push_back(upper);
+  }
+  for (const char* h : {"EXIT", "ATTEMPTS", "NODE"}) header.push_back(h);
+  if (params.empty()) header.push_back("ARGS");
+  header.push_back("REASON");
+  Table t(header);
+  for (const auto& e : d["experiments"]) {
+    std::vector<std::string> row{Str(e, "id"), Str(e, "state")};
+    for (const auto& p : params) row.push_back(e["params"].contains(p) ? e["params"][p].get<std::string>() : "-");
+    for (const char* k : {"exit_code", "attempts", "node"}) row.push_back(Str(e, k));
+    if (params.empty()) row.push_back(JoinArgs(e["args"]));
+    row.push_back(Str(e, "reason"));
+    t.Add(std::move(row));
+  }
   std::cout << t.Render();
   return kExitOk;
 }

@@ -250,6 +250,12 @@ Result<Expansion> Expand(const SweepSpec& spec, const ExpandOptions& options) {
   if (count > options.max_experiments) {
     return Error(ErrorCode::kResourceExhausted, "the sweep has " + grid_text + " experiments, over " + limit_text);
   }
+  if (!subset && !options.materialize) {
+    // Only the indices: the caller builds each point with PointAt as it goes.
+    out.points.resize(count);
+    for (uint64_t i = 0; i < count; ++i) out.points[i].grid_index = i;
+    return out;
+  }
   out.points = subset ? RandomSubset(spec, out.grid_size, count, options.seed) : WholeGrid(spec, count);
   return out;
 }

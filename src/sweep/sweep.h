@@ -62,6 +62,9 @@ struct ExpandOptions {
   std::optional<uint64_t> trials = std::nullopt;  // random search: how many points to draw
   uint64_t seed = 0;               // random search: which points
   uint64_t max_experiments = 10'000;
+  // false: a grid's points carry only grid_index (args and values empty), for
+  // callers that stream them through PointAt; random subsets are always built.
+  bool materialize = true;
 };
 
 // One experiment.
