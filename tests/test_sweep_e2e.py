@@ -106,3 +106,20 @@ def test_cancel_run_cancels_queued_and_running(gpu_cluster, script_dir):
     gpu_cluster.run("cancel", name)
     doc = gpu_cluster.wait_state(name, "cancelled", timeout=30)
     assert [e["state"] for e in doc["experiments"]] == ["cancelled"] * 3
+
+
+def test_config_file_with_flags_overriding_it(tmp_path, script_dir):
+    lat = Lattice(tmp_path / "home")
+    write_script(script_dir, "train.py", "print(1)\n")
+    config = script_dir / "sweep.yaml"
+    config.write_text("script: train.py\nargs: ['--epochs', '2']\nparameters:\n  lr: [0.1, 0.01]\n"
+                      "  opt: ['adam', 'sgd']\nresources: {gpus: 2}\n")
+    doc = json.loads(lat.run("run", "--config", config, "--dry-run", "--json").stdout)
+    assert len(doc["experiments"]) == 4 and doc["total"]["gpus"] == 8
+    assert doc["experiments"][0]["args"] == ["--epochs", "2", "--lr", "0.1", "--opt", "adam"]
+    doc = json.loads(lat.run("run", "--config", config, "--gpus", "1", "--strategy", "random_search",
+                             "--trials", "2", "--seed", "3", "--dry-run", "--json").stdout)
+    assert len(doc["experiments"]) == 2 and doc["total"]["gpus"] == 2 and doc["seed"] == 3
+    config.write_text("parameters:\n  lr: [0.1\n")
+    proc = lat.run("run", "--config", config, "--dry-run", check=False)
+    assert proc.returncode == 64 and "sweep.yaml" in proc.stderr

@@ -6,6 +6,7 @@
 #include "agent/agent.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/run_config.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/token.h"
@@ -66,33 +67,42 @@ int Main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "submit SCRIPT [ARGS...] as a run");
   run->footer(kRunExamples);
   run->prefix_command();
-  run->add_option("--name", ro.name, "run name (lowercase letters, digits, '-'); generated if absent");
-  run->add_option("--description", ro.description, "free text shown with the run");
-  run->add_option("--cpus", ro.cpus, "CPUs per experiment (default 1)")->check(CLI::PositiveNumber);
-  run->add_option("--memory", ro.memory, "memory per experiment, e.g. 4G");
-  run->add_option("--gpus", ro.gpus, "GPUs per experiment (default 0)")->check(CLI::Range(0, 4096));
-  run->add_option("--env", ro.env, "NAME=VALUE for the script's environment (repeatable)")->allow_extra_args(false);
-  run->add_option("--max-restarts,--max_restarts", ro.max_restarts,
+  // Options given on the command line override a --config file.
+  std::vector<std::pair<CLI::Option*, std::function<void(RunOptions&)>>> run_overrides;
+  auto track = [&](CLI::Option* opt, std::function<void(RunOptions&)> copy) {
+    run_overrides.emplace_back(opt, std::move(copy));
+    return opt;
+  };
+  std::string config_file;
+  run->add_option("--config", config_file, "a YAML file with the run's settings (docs/config.md); flags override it")
+      ->check(CLI::ExistingFile);
+  track(run->add_option("--name", ro.name, "run name (lowercase letters, digits, '-'); generated if absent"), [&](RunOptions& d) { d.name = ro.name; });
+  track(run->add_option("--description", ro.description, "free text shown with the run"), [&](RunOptions& d) { d.description = ro.description; });
+  track(run->add_option("--cpus", ro.cpus, "CPUs per experiment (default 1)")->check(CLI::PositiveNumber), [&](RunOptions& d) { d.cpus = ro.cpus; });
+  track(run->add_option("--memory", ro.memory, "memory per experiment, e.g. 4G"), [&](RunOptions& d) { d.memory = ro.memory; });
+  track(run->add_option("--gpus", ro.gpus, "GPUs per experiment (default 0)")->check(CLI::Range(0, 4096)), [&](RunOptions& d) { d.gpus = ro.gpus; });
+  track(run->add_option("--env", ro.env, "NAME=VALUE for the script's environment (repeatable)")->allow_extra_args(false), [&](RunOptions& d) { d.env = ro.env; });
+  track(run->add_option("--max-restarts,--max_restarts", ro.max_restarts,
                   "times to requeue an experiment whose machine was lost (default 0)")
-      ->check(CLI::Range(0, 1000));
-  run->add_option("--grace", ro.grace, "time between SIGTERM and SIGKILL on cancel (default: the agent's, 30s)");
-  run->add_option("--python", ro.python, "Python for .py scripts (default: the project venv, else python3)");
-  run->add_flag("-f,--follow", ro.follow, "stream the logs to the end and exit with the script's exit code");
-  run->add_option("--strategy", ro.strategy, "grid_search (every combination, default) or random_search")
-      ->check(CLI::IsMember({"grid_search", "random_search"}));
+      ->check(CLI::Range(0, 1000)), [&](RunOptions& d) { d.max_restarts = ro.max_restarts; });
+  track(run->add_option("--grace", ro.grace, "time between SIGTERM and SIGKILL on cancel (default: the agent's, 30s)"), [&](RunOptions& d) { d.grace = ro.grace; });
+  track(run->add_option("--python", ro.python, "Python for .py scripts (default: the project venv, else python3)"), [&](RunOptions& d) { d.python = ro.python; });
+  track(run->add_flag("-f,--follow", ro.follow, "stream the logs to the end and exit with the script's exit code"), [&](RunOptions& d) { d.follow = ro.follow; });
+  track(run->add_option("--strategy", ro.strategy, "grid_search (every combination, default) or random_search")
+      ->check(CLI::IsMember({"grid_search", "random_search"})), [&](RunOptions& d) { d.strategy = ro.strategy; });
   uint64_t trials = 0, seed = 0;
   auto* trials_opt = run->add_option("--trials", trials, "random_search: how many distinct points to run")
                          ->check(CLI::PositiveNumber);
   auto* seed_opt = run->add_option("--seed", seed, "seed for sampled values and random search (default: random, recorded)");
-  run->add_option("--max-experiments,--max_experiments", ro.max_experiments,
+  track(run->add_option("--max-experiments,--max_experiments", ro.max_experiments,
                   "refuse a sweep larger than this (default 10000)")
-      ->check(CLI::PositiveNumber);
-  run->add_option("--max-parallel,--max_parallel", ro.max_parallel,
+      ->check(CLI::PositiveNumber), [&](RunOptions& d) { d.max_experiments = ro.max_experiments; });
+  track(run->add_option("--max-parallel,--max_parallel", ro.max_parallel,
                   "at most N of the run's experiments at once (default: no limit)")
-      ->check(CLI::NonNegativeNumber);
-  run->add_option("--priority", ro.priority, "higher runs are placed first (default 0)")
-      ->check(CLI::Range(-1000000, 1000000));
-  run->add_flag("--dry-run,--dry_run", ro.dry_run, "print the experiments and totals; start nothing");
+      ->check(CLI::NonNegativeNumber), [&](RunOptions& d) { d.max_parallel = ro.max_parallel; });
+  track(run->add_option("--priority", ro.priority, "higher runs are placed first (default 0)")
+      ->check(CLI::Range(-1000000, 1000000)), [&](RunOptions& d) { d.priority = ro.priority; });
+  track(run->add_flag("--dry-run,--dry_run", ro.dry_run, "print the experiments and totals; start nothing"), [&](RunOptions& d) { d.dry_run = ro.dry_run; });
 
   std::string status_run;
   auto* status = app.add_subcommand("status", "list runs, or show one run's experiments");
@@ -155,12 +165,26 @@ int Main(int argc, char** argv) {
   auto Dispatch = [&]() -> int {
     if (run->parsed()) {
       auto rest = run->remaining();
-      if (rest.empty()) return Fail(Error(ErrorCode::kInvalidArgument, "run needs a SCRIPT; see lattice run --help"));
-      ro.script = rest[0];
-      if (trials_opt->count()) ro.trials = trials;
-      if (seed_opt->count()) ro.seed = seed;
-      ro.args.assign(rest.begin() + 1, rest.end());
-      return RunCommand(g, ro);
+      RunOptions final_options = ro;
+      if (!config_file.empty()) {
+        auto base = LoadRunConfig(config_file);
+        if (!base.ok()) return Fail(base.error());
+        final_options = std::move(base).value();
+        for (auto& [opt, copy] : run_overrides)
+          if (opt->count()) copy(final_options);
+      }
+      if (!rest.empty()) {  // SCRIPT ARGS on the command line replace the file's
+        final_options.script = rest[0];
+        final_options.args.assign(rest.begin() + 1, rest.end());
+      }
+      if (final_options.script.empty())
+        return Fail(Error(ErrorCode::kInvalidArgument,
+                          "run needs a SCRIPT (or --config with a script); see lattice run --help"));
+      final_options.args.insert(final_options.args.end(), final_options.parameter_args.begin(),
+                                final_options.parameter_args.end());
+      if (trials_opt->count()) final_options.trials = trials;
+      if (seed_opt->count()) final_options.seed = seed;
+      return RunCommand(g, final_options);
     }
     if (status->parsed()) return StatusCommand(g, status_run);
     if (logs->parsed()) {

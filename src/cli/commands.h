@@ -40,6 +40,9 @@ struct RunOptions {
   bool dry_run = false;
   std::string script;
   std::vector<std::string> args;
+  // From a config file's `parameters`: "--name", "expression" pairs that
+  // follow the fixed args.
+  std::vector<std::string> parameter_args;
 };
 
 struct LogsOptions {

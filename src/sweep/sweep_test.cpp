@@ -281,3 +281,28 @@ TEST(SearchStrategy, GridAndRandomHandOutTheirPointsAndNeverStopAnything) {
 
 }  // namespace
 }  // namespace lattice::sweep
+
+namespace lattice::sweep {
+namespace {
+
+TEST(Expand, WithoutMaterialize_GridCarriesOnlyIndicesThatPointAtRebuilds) {
+  auto spec = ParseSweep({"--a", "[1, 2]", "--b=range(3)"}, 7);
+  ASSERT_TRUE(spec.ok());
+  ExpandOptions options;
+  options.materialize = false;
+  auto lazy = Expand(*spec, options);
+  auto full = Expand(*spec, ExpandOptions{});
+  ASSERT_TRUE(lazy.ok() && full.ok());
+  ASSERT_EQ(lazy->points.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_TRUE(lazy->points[i].args.empty());
+    auto p = PointAt(*spec, lazy->points[i].grid_index);
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(p->args, full->points[i].args);
+  }
+  options.max_experiments = 5;
+  EXPECT_EQ(Expand(*spec, options).error().code, ErrorCode::kResourceExhausted);
+}
+
+}  // namespace
+}  // namespace lattice::sweep
