@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the main job on the embedded default: a local
 # server and agent (started in the background under $LATTICE_HOME), and a
-# real PyTorch training run of examples/digits/train.py, following its logs
-# to the end and printing its final state.
+# real sweep (3 learning rates x 2 widths) of PyTorch training runs of
+# examples/digits/train.py, following their logs to the end and printing the
+# final state.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,9 @@ scripts/install-deps.sh
 scripts/build.sh
 export PATH="$PWD/build:$PATH"
 
-echo "== lattice run --follow examples/digits/train.py --epochs 10"
-lattice run --follow --name "digits-$(date +%s)" examples/digits/train.py --epochs 10 --lr 0.01
-echo "== lattice status"
-lattice status
+echo "== lattice run --follow examples/digits/train.py --epochs 10 --lr \"[0.003, 0.01, 0.03]\" --hidden \"[32, 128]\""
+name="digits-$(date +%s)"
+lattice run --follow --name "$name" examples/digits/train.py --epochs 10 \
+  --lr "[0.003, 0.01, 0.03]" --hidden "[32, 128]"
+echo "== lattice status $name"
+lattice status "$name"

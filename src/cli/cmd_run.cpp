@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <random>
@@ -210,13 +211,22 @@ int RunCommand(const GlobalOptions& g, const RunOptions& o) {
     return kExitOk;
   }
   if (!g.json) std::cerr << "lattice: run " << name << " submitted; following its logs (Ctrl-C stops following, not the run)\n";
-  auto code = FollowLogs(*client, name, 0, 0, /*follow=*/true, std::nullopt, g.json ? stderr : stdout);
-  if (!code.ok()) return Fail(code.error());
+  // Each experiment in turn, under a header when there are several; the
+  // exit code is the worst of theirs.
+  size_t count = (*run)["experiments"].size();
+  int worst = 0;
+  for (size_t i = 0; i < count; ++i) {
+    std::FILE* out = g.json ? stderr : stdout;
+    if (count > 1) std::fprintf(out, "==> %s/%zu <==\n", name.c_str(), i);
+    auto code = FollowLogs(*client, name, static_cast<int>(i), 0, /*follow=*/true, std::nullopt, out);
+    if (!code.ok()) return Fail(code.error());
+    worst = std::max(worst, *code);
+  }
   if (g.json) {
     auto final_doc = client->Get("/runs/" + name);
     if (final_doc.ok()) std::cout << final_doc->dump() << "\n";
   }
-  return *code;
+  return worst;
 }
 
 }  // namespace lattice::cli
