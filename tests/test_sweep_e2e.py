@@ -123,3 +123,21 @@ def test_config_file_with_flags_overriding_it(tmp_path, script_dir):
     config.write_text("parameters:\n  lr: [0.1\n")
     proc = lat.run("run", "--config", config, "--dry-run", check=False)
     assert proc.returncode == 64 and "sweep.yaml" in proc.stderr
+
+
+def test_max_parallel_holds_the_rest_of_the_run_back(gpu_cluster, script_dir, tmp_path):
+    release = tmp_path / "go"
+    script = write_script(script_dir, "hold.sh", f"while [ ! -e {release} ]; do sleep 0.05; done\n")
+    name = gpu_cluster.run("run", "--cpus", "0.1", "--max-parallel", "2", script, "--i", "range(5)").stdout.strip()
+
+    def two_running():
+        exps = gpu_cluster.json("status", name)["experiments"]
+        states = [e["state"] for e in exps]
+        return exps if states.count("running") == 2 and states.count("queued") == 3 else None
+    exps = wait_for(two_running, timeout=20, what="2 running, 3 queued")
+    queued = [e for e in exps if e["state"] == "queued"]
+    assert all("max_parallel" in e["reason"] for e in queued), [e["reason"] for e in queued]
+    time.sleep(0.5)
+    assert [e["state"] for e in gpu_cluster.json("status", name)["experiments"]].count("running") == 2
+    release.touch()
+    gpu_cluster.wait_state(name, "succeeded", timeout=30)
