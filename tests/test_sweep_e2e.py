@@ -141,3 +141,24 @@ def test_max_parallel_holds_the_rest_of_the_run_back(gpu_cluster, script_dir, tm
     assert [e["state"] for e in gpu_cluster.json("status", name)["experiments"]].count("running") == 2
     release.touch()
     gpu_cluster.wait_state(name, "succeeded", timeout=30)
+
+
+def test_a_later_small_run_is_not_starved_by_a_big_sweep(gpu_cluster, script_dir, tmp_path):
+    release = tmp_path / "release"
+    release.mkdir()
+    hold = write_script(script_dir, "hold.sh",
+                        f"while [ ! -e {release}/$LATTICE_RUN-$LATTICE_EXPERIMENT ]; do sleep 0.05; done\n")
+    big = gpu_cluster.run("run", "--name", "big", "--gpus", "1", "--cpus", "0.1", hold, "--i", "range(20)").stdout.strip()
+    wait_for(lambda: [e["state"] for e in gpu_cluster.json("status", big)["experiments"]].count("running") == 8,
+             timeout=30, what="the big sweep to fill the GPUs")
+    small = gpu_cluster.run("run", "--name", "small", "--gpus", "1", "--cpus", "0.1", hold).stdout.strip()
+    assert gpu_cluster.json("status", small)["experiments"][0]["state"] == "queued"
+    (release / "big-0").touch()  # one GPU frees: the small run goes next, not big/8
+    wait_for(lambda: gpu_cluster.json("status", small)["experiments"][0]["state"] == "running", timeout=20,
+             what="the small run to start")
+    assert gpu_cluster.json("status", big)["experiments"][8]["state"] == "queued"
+    for i in range(20):
+        (release / f"big-{i}").touch()
+    (release / "small-0").touch()
+    gpu_cluster.wait_state(big, "succeeded", timeout=60)
+    gpu_cluster.wait_state(small, "succeeded", timeout=30)
