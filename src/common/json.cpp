@@ -72,24 +72,21 @@ const Json* JsonReader::Find(const char* key, Json::value_t expected, const char
   return &*it;
 }
 
-void JsonReader::Required(const char* key, std::string* out) {
-  if (error_) return;
+bool JsonReader::Present(const char* key) {
+  if (error_) return false;
   if (!object_.contains(key) || object_[key].is_null()) {
-    Fail(Error(ErrorCode::kInvalidArgument, "field '" + FieldPath(key) + "' is required",
-               FieldPath(key)));
-    return;
+    Fail(Error(ErrorCode::kInvalidArgument, "field '" + FieldPath(key) + "' is required", FieldPath(key)));
+    return false;
   }
-  Optional(key, out);
+  return true;
+}
+
+void JsonReader::Required(const char* key, std::string* out) {
+  if (Present(key)) Optional(key, out);
 }
 
 void JsonReader::Required(const char* key, int64_t* out) {
-  if (error_) return;
-  if (!object_.contains(key) || object_[key].is_null()) {
-    Fail(Error(ErrorCode::kInvalidArgument, "field '" + FieldPath(key) + "' is required",
-               FieldPath(key)));
-    return;
-  }
-  Optional(key, out);
+  if (Present(key)) Optional(key, out);
 }
 
 void JsonReader::Optional(const char* key, std::string* out) {

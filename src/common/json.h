@@ -49,6 +49,8 @@ class JsonReader {
 
  private:
   const Json* Find(const char* key, Json::value_t expected, const char* type_name);
+  // Records "field is required" unless key holds a non-null value.
+  bool Present(const char* key);
   void TypeError(const char* key, const char* expected);
 
   const Json& object_;
