@@ -390,20 +390,11 @@ void ApiService::Wait(const std::string& key, int64_t wait_ms, std::shared_ptr<n
   auto w = std::make_shared<Waiter>();
   w->exchange = ex;
   w->try_answer = std::move(try_answer);
-  auto it = waiters_.emplace(key, w);
+  waiters_.emplace(key, w);
   std::weak_ptr<Waiter> weak = w;
   auto remove = [this, key, weak]() {
-    auto sp = weak.lock();
-    if (!sp) return;
-    auto range = waiters_.equal_range(key);
-    for (auto i = range.first; i != range.second; ++i) {
-      if (i->second == sp) {
-        waiters_.erase(i);
-        break;
-      }
-    }
+    if (auto sp = weak.lock()) RemoveWaiter(key, sp);
   };
-  (void)it;
   w->timer = loop_.RunAfter(std::chrono::milliseconds(wait_ms), [weak, remove]() {
     auto sp = weak.lock();
     if (!sp) return;
@@ -420,13 +411,17 @@ void ApiService::Wake(const std::string& key) {
   for (auto& w : ready) {
     if (w->exchange->Closed() || w->try_answer(false)) {
       if (w->timer) w->timer->Cancel();
-      auto r2 = waiters_.equal_range(key);
-      for (auto i = r2.first; i != r2.second; ++i) {
-        if (i->second == w) {
-          waiters_.erase(i);
-          break;
-        }
-      }
+      RemoveWaiter(key, w);
+    }
+  }
+}
+
+void ApiService::RemoveWaiter(const std::string& key, const std::shared_ptr<Waiter>& w) {
+  auto range = waiters_.equal_range(key);
+  for (auto i = range.first; i != range.second; ++i) {
+    if (i->second == w) {
+      waiters_.erase(i);
+      return;
     }
   }
 }

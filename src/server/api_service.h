@@ -64,6 +64,7 @@ class ApiService final {
   void Wait(const std::string& key, int64_t wait_ms, std::shared_ptr<net::Exchange> ex,
             std::function<bool(bool final_try)> try_answer);
   void Wake(const std::string& key);
+  void RemoveWaiter(const std::string& key, const std::shared_ptr<Waiter>& w);
 
   Controller& controller_;
   BlobStore& blobs_;
