@@ -8,23 +8,14 @@
 
 #include "sched/fair_queue.h"
 #include "sched/placement.h"
+#include "sched/test_util.h"
 
 namespace lattice::sched {
 namespace {
 
 using ::testing::ElementsAre;
+using namespace ::lattice::sched::testing;
 
-constexpr uint64_t kGi = 1ull << 30;
-
-NodeSnapshot Node(const std::string& id, int gpus, double cpus = 32, uint64_t mem = 256 * kGi) {
-  NodeSnapshot n;
-  n.id = id;
-  n.total = Resources{cpus, mem, gpus};
-  n.free_cpus = cpus;
-  n.free_memory = mem;
-  for (int i = 0; i < gpus; ++i) n.free_gpus.push_back(i);
-  return n;
-}
 
 // A run of count experiments asking gpus GPUs each; keys start at first_key.
 RunQueue RunOf(const std::string& name, size_t first_key, size_t count, int gpus, int priority = 0,
@@ -35,18 +26,6 @@ RunQueue RunOf(const std::string& name, size_t first_key, size_t count, int gpus
   r.submitted_at_ms = submitted;
   for (size_t i = 0; i < count; ++i) r.queued.push_back(Request{first_key + i, Resources{1, 0, gpus}});
   return r;
-}
-
-const Placement* Find(const Decision& d, size_t key) {
-  for (const auto& p : d.placed)
-    if (p.key == key) return &p;
-  return nullptr;
-}
-
-std::string Why(const Decision& d, size_t key) {
-  for (const auto& [k, why] : d.waiting)
-    if (k == key) return why;
-  return "";
 }
 
 TEST(Fairness, OneExperimentRunAfterHugeSweep_PlacedInFirstPassWithRoom) {
@@ -97,7 +76,7 @@ TEST(Priority, HigherPriorityFirstEvenIfSubmittedLater) {
   Decision d = Place({Node("n", 4)}, runs);
   ASSERT_EQ(d.placed.size(), 4u);
   for (const auto& p : d.placed) EXPECT_GE(p.key, 100u);
-  EXPECT_EQ(Why(d, 0), "waiting: 0 of 1 GPU free on 1 node");
+  EXPECT_EQ(WaitingReason(d, 0), "waiting: 0 of 1 GPU free on 1 node");
 }
 
 TEST(Priority, WithinARun_ExperimentOrder) {
@@ -110,7 +89,7 @@ TEST(Priority, WithinARun_ExperimentOrder) {
 TEST(Priority, HighPriorityAskThatDoesNotFit_LowerOnesStillUseTheRoom) {
   std::vector<RunQueue> runs = {RunOf("high", 0, 1, 8, 5), RunOf("low", 100, 2, 1, 0)};
   Decision d = Place({Node("n", 4)}, runs);
-  EXPECT_EQ(Why(d, 0), "waiting: 2 of 8 GPUs free on 1 node");  // after low's two start
+  EXPECT_EQ(WaitingReason(d, 0), "waiting: 2 of 8 GPUs free on 1 node");  // after low's two start
   EXPECT_NE(Find(d, 100), nullptr);
 }
 
@@ -120,7 +99,7 @@ TEST(MaxParallel, Honoured_CountingActive) {
   runs[0].active = 1;
   Decision d = Place({Node("n", 8)}, runs);
   EXPECT_EQ(d.placed.size(), 2u);
-  EXPECT_EQ(Why(d, 5), "waiting: the run already has max_parallel 3 active");
+  EXPECT_EQ(WaitingReason(d, 5), "waiting: the run already has max_parallel 3 active");
   EXPECT_EQ(d.waiting.size(), 8u);
 }
 

@@ -1,4 +1,5 @@
 #include "sched/placement.h"
+#include "sched/test_util.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,20 +10,9 @@ namespace lattice::sched {
 namespace {
 
 using ::testing::ElementsAre;
+using namespace ::lattice::sched::testing;
 using ::testing::HasSubstr;
 
-constexpr uint64_t kGi = 1ull << 30;
-
-// A node offering gpus GPUs (indices 0..gpus-1), all free.
-NodeSnapshot Node(const std::string& id, int gpus, double cpus = 32, uint64_t mem = 256 * kGi) {
-  NodeSnapshot n;
-  n.id = id;
-  n.total = Resources{cpus, mem, gpus};
-  n.free_cpus = cpus;
-  n.free_memory = mem;
-  for (int i = 0; i < gpus; ++i) n.free_gpus.push_back(i);
-  return n;
-}
 
 // The same node with only the given GPU indices free.
 NodeSnapshot WithFreeGpus(NodeSnapshot n, std::vector<int> free) {
@@ -31,18 +21,6 @@ NodeSnapshot WithFreeGpus(NodeSnapshot n, std::vector<int> free) {
 }
 
 Request Ask(size_t key, int gpus, double cpus = 1, uint64_t mem = 0) { return Request{key, Resources{cpus, mem, gpus}}; }
-
-const Placement* Find(const Decision& d, size_t key) {
-  for (const auto& p : d.placed)
-    if (p.key == key) return &p;
-  return nullptr;
-}
-
-std::string WaitingReason(const Decision& d, size_t key) {
-  for (const auto& [k, why] : d.waiting)
-    if (k == key) return why;
-  return "";
-}
 
 // --- best fit ----------------------------------------------------------------------
 
