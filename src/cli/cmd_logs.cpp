@@ -120,6 +120,18 @@ Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, int a
   }
 }
 
+Result<int> FollowExperiments(ApiClient& client, const std::string& run, const std::vector<int>& exps, int attempt,
+                              bool follow, std::optional<size_t> tail, std::FILE* out) {
+  int worst = 0;
+  for (int i : exps) {
+    if (exps.size() > 1) std::fprintf(out, "==> %s/%d <==\n", run.c_str(), i);
+    std::fflush(out);
+    LATTICE_ASSIGN_OR_RETURN(int code, FollowLogs(client, run, i, attempt, follow, tail, out));
+    worst = std::max(worst, code);
+  }
+  return worst;
+}
+
 int LogsCommand(const GlobalOptions& g, const LogsOptions& o) {
   auto target = ParseTarget(o.target);
   if (!target.ok()) return Fail(target.error());
@@ -132,26 +144,25 @@ int LogsCommand(const GlobalOptions& g, const LogsOptions& o) {
   if (exp) exps.push_back(*exp);
   else
     for (size_t i = 0; i < (*doc)["experiments"].size(); ++i) exps.push_back(static_cast<int>(i));
+  if (!g.json) {
+    auto worst = FollowExperiments(*client, run, exps, o.attempt, o.follow, o.tail, stdout);
+    return worst.ok() ? *worst : Fail(worst.error());
+  }
   // --json: one document with each experiment's text (invalid UTF-8 replaced).
   Json json_doc{{"run", run}, {"experiments", Json::array()}};
   int worst = 0;
   for (int i : exps) {
     char* buffer = nullptr;
     size_t size = 0;
-    std::FILE* out = stdout;
-    if (g.json) out = open_memstream(&buffer, &size);
-    else if (exps.size() > 1) std::printf("==> %s/%d <==\n", run.c_str(), i);
-    std::fflush(stdout);
+    std::FILE* out = open_memstream(&buffer, &size);
     auto code = FollowLogs(*client, run, i, o.attempt, o.follow, o.tail, out);
-    if (g.json) {
-      std::fclose(out);
-      json_doc["experiments"].push_back(Json{{"id", std::to_string(i)}, {"log", std::string(buffer, size)}});
-      std::free(buffer);
-    }
+    std::fclose(out);
+    json_doc["experiments"].push_back(Json{{"id", std::to_string(i)}, {"log", std::string(buffer, size)}});
+    std::free(buffer);
     if (!code.ok()) return Fail(code.error());
     worst = std::max(worst, *code);
   }
-  if (g.json) std::cout << json_doc.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+  std::cout << json_doc.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
   return worst;
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <numeric>
 #include <random>
 
 #include "cli/commands.h"
@@ -211,22 +212,15 @@ int RunCommand(const GlobalOptions& g, const RunOptions& o) {
     return kExitOk;
   }
   if (!g.json) std::cerr << "lattice: run " << name << " submitted; following its logs (Ctrl-C stops following, not the run)\n";
-  // Each experiment in turn, under a header when there are several; the
-  // exit code is the worst of theirs.
-  size_t count = (*run)["experiments"].size();
-  int worst = 0;
-  for (size_t i = 0; i < count; ++i) {
-    std::FILE* out = g.json ? stderr : stdout;
-    if (count > 1) std::fprintf(out, "==> %s/%zu <==\n", name.c_str(), i);
-    auto code = FollowLogs(*client, name, static_cast<int>(i), 0, /*follow=*/true, std::nullopt, out);
-    if (!code.ok()) return Fail(code.error());
-    worst = std::max(worst, *code);
-  }
+  std::vector<int> exps((*run)["experiments"].size());
+  std::iota(exps.begin(), exps.end(), 0);
+  auto worst = FollowExperiments(*client, name, exps, 0, /*follow=*/true, std::nullopt, g.json ? stderr : stdout);
+  if (!worst.ok()) return Fail(worst.error());
   if (g.json) {
     auto final_doc = client->Get("/runs/" + name);
     if (final_doc.ok()) std::cout << final_doc->dump() << "\n";
   }
-  return worst;
+  return *worst;
 }
 
 }  // namespace lattice::cli

@@ -70,5 +70,9 @@ Result<std::pair<std::string, std::optional<int>>> ParseTarget(const std::string
 // With follow=false it prints what is there now and returns 0.
 Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, int attempt, bool follow,
                        std::optional<size_t> tail, std::FILE* out);
+// The same for several experiments in turn, each under a "==> RUN/EXP <=="
+// header when there are several; returns the worst exit code.
+Result<int> FollowExperiments(ApiClient& client, const std::string& run, const std::vector<int>& exps, int attempt,
+                              bool follow, std::optional<size_t> tail, std::FILE* out);
 
 }  // namespace lattice::cli
