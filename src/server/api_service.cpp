@@ -54,6 +54,22 @@ Result<int> ParseExperimentId(const std::string& s) {
   return v;
 }
 
+// Where a log read starts: the experiment (path), the attempt (0: the
+// newest) and the byte offset (query); shared by long polls and streams.
+struct LogPosition {
+  int exp = 0;
+  int attempt = 0;
+  uint64_t offset = 0;
+};
+
+Result<LogPosition> ParseLogPosition(const std::string& exp_id, const net::HttpRequest& req) {
+  LogPosition at;
+  LATTICE_ASSIGN_OR_RETURN(at.exp, ParseExperimentId(exp_id));
+  LATTICE_ASSIGN_OR_RETURN(at.attempt, QueryNumber<int>(req, "attempt", 0, 0, 1'000'000));
+  LATTICE_ASSIGN_OR_RETURN(at.offset, QueryNumber<uint64_t>(req, "offset", 0, 0, UINT64_MAX / 2));
+  return at;
+}
+
 }  // namespace
 
 int HttpStatusFor(ErrorCode code) {
@@ -321,18 +337,16 @@ void ApiService::Sync(const std::string& node, const net::HttpRequest& req,
 
 void ApiService::Logs(const std::string& run, const std::string& exp_id, const net::HttpRequest& req,
                       const std::shared_ptr<net::Exchange>& ex) {
-  auto exp = ParseExperimentId(exp_id);
-  auto attempt = QueryNumber<int>(req, "attempt", 0, 0, 1'000'000);
-  auto offset = QueryNumber<uint64_t>(req, "offset", 0, 0, UINT64_MAX / 2);
+  auto at = ParseLogPosition(exp_id, req);
   auto wait_ms = QueryNumber<int64_t>(req, "wait_ms", 0, 0, options_.max_wait_ms);
   auto max_bytes = QueryNumber<size_t>(req, "max_bytes", 4 << 20, 1, 64 << 20);
-  for (const Error* e : {exp.ok() ? nullptr : &exp.error(), attempt.ok() ? nullptr : &attempt.error(),
-                         offset.ok() ? nullptr : &offset.error(), wait_ms.ok() ? nullptr : &wait_ms.error(),
+  for (const Error* e : {at.ok() ? nullptr : &at.error(), wait_ms.ok() ? nullptr : &wait_ms.error(),
                          max_bytes.ok() ? nullptr : &max_bytes.error()}) {
     if (e) return ex->Respond(ErrorResponse(*e));
   }
-  auto try_answer = [this, run, exp = *exp, attempt = *attempt, offset = *offset, max_bytes = *max_bytes,
-                     ex](bool final_try) { return TryAnswerLogs(run, exp, attempt, offset, max_bytes, final_try, *ex); };
+  auto try_answer = [this, run, at = *at, max_bytes = *max_bytes, ex](bool final_try) {
+    return TryAnswerLogs(run, at.exp, at.attempt, at.offset, max_bytes, final_try, *ex);
+  };
   if (try_answer(*wait_ms == 0)) return;
   Wait("run:" + run, *wait_ms, ex, try_answer);
 }
@@ -476,24 +490,19 @@ void ApiService::OpenEventStream(const net::HttpRequest& req, const std::shared_
 
 void ApiService::OpenLogStream(const std::string& run, const std::string& exp_id, const net::HttpRequest& req,
                                const std::shared_ptr<net::Exchange>& ex) {
-  auto exp = ParseExperimentId(exp_id);
-  auto attempt = QueryNumber<int>(req, "attempt", 0, 0, 1'000'000);
-  auto offset = QueryNumber<uint64_t>(req, "offset", 0, 0, UINT64_MAX / 2);
-  for (const Error* e : {exp.ok() ? nullptr : &exp.error(), attempt.ok() ? nullptr : &attempt.error(),
-                         offset.ok() ? nullptr : &offset.error()}) {
-    if (e) return ex->Respond(ErrorResponse(*e));
-  }
+  auto at = ParseLogPosition(exp_id, req);
+  if (!at.ok()) return ex->Respond(ErrorResponse(at.error()));
   const Run* r = controller_.FindRun(run);
   if (!r) return ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + run + "'")));
-  if (static_cast<size_t>(*exp) >= r->experiments.size())
+  if (static_cast<size_t>(at->exp) >= r->experiments.size())
     return ex->Respond(ErrorResponse(
-        Error(ErrorCode::kNotFound, "run '" + run + "' has no experiment " + std::to_string(*exp))));
+        Error(ErrorCode::kNotFound, "run '" + run + "' has no experiment " + std::to_string(at->exp))));
   auto stream = std::make_shared<LogStream>();
   stream->exchange = ex;
   stream->run = run;
-  stream->exp = *exp;
-  stream->attempt = *attempt;
-  stream->offset = *offset;
+  stream->exp = at->exp;
+  stream->attempt = at->attempt;
+  stream->offset = at->offset;
   ex->BeginStream(200, "text/event-stream");
   ex->Send("retry: 1000\n\n");
   if (PumpLogStream(*stream)) log_streams_.emplace(run, stream);
