@@ -1,21 +1,16 @@
 #include "agent/inventory.h"
 
-#include <dlfcn.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <sstream>
+
+#include "agent/nvml.h"
 
 namespace lattice::agent {
 namespace {
-
-// The handful of NVML entry points we use, with their C signatures.
-using nvmlReturn_t = int;
-using nvmlDevice_t = void*;
-struct NvmlMemory {
-  unsigned long long total, free, used;
-};
 
 uint64_t MemTotal() {
   std::ifstream in("/proc/meminfo");
@@ -39,44 +34,22 @@ double CpuCount() {
 
 std::vector<Gpu> DetectNvmlGpus(std::string* why) {
   std::vector<Gpu> gpus;
-  void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    *why = "NVML not found (libnvidia-ml.so.1): no NVIDIA driver";
-    return gpus;
-  }
-  auto sym = [&](const char* name) { return dlsym(lib, name); };
-  auto init = reinterpret_cast<nvmlReturn_t (*)()>(sym("nvmlInit_v2"));
-  auto shutdown = reinterpret_cast<nvmlReturn_t (*)()>(sym("nvmlShutdown"));
-  auto count_fn = reinterpret_cast<nvmlReturn_t (*)(unsigned*)>(sym("nvmlDeviceGetCount_v2"));
-  auto handle_fn = reinterpret_cast<nvmlReturn_t (*)(unsigned, nvmlDevice_t*)>(sym("nvmlDeviceGetHandleByIndex_v2"));
-  auto name_fn = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, char*, unsigned)>(sym("nvmlDeviceGetName"));
-  auto mem_fn = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, NvmlMemory*)>(sym("nvmlDeviceGetMemoryInfo"));
-  if (!init || !count_fn || !handle_fn || !name_fn || !mem_fn || !shutdown) {
-    *why = "NVML lacks the expected functions";
-    dlclose(lib);
-    return gpus;
-  }
-  if (init() != 0) {
-    *why = "nvmlInit failed";
-    dlclose(lib);
-    return gpus;
-  }
+  std::unique_ptr<Nvml> nvml = Nvml::Open(why);
+  if (!nvml) return gpus;
   unsigned count = 0;
-  if (count_fn(&count) == 0) {
+  if (nvml->DeviceGetCount(&count) == 0) {
     for (unsigned i = 0; i < count; ++i) {
       nvmlDevice_t dev = nullptr;
-      if (handle_fn(i, &dev) != 0) continue;
+      if (nvml->DeviceGetHandleByIndex(i, &dev) != 0) continue;
       Gpu g;
       g.index = static_cast<int>(i);
       char name[96] = {0};
-      if (name_fn(dev, name, sizeof name) == 0) g.name = name;
+      if (nvml->DeviceGetName(dev, name, sizeof name) == 0) g.name = name;
       NvmlMemory mem{};
-      if (mem_fn(dev, &mem) == 0) g.memory_bytes = mem.total;
+      if (nvml->DeviceGetMemoryInfo(dev, &mem) == 0) g.memory_bytes = mem.total;
       gpus.push_back(g);
     }
   }
-  shutdown();
-  dlclose(lib);
   *why = "nvml";
   return gpus;
 }
