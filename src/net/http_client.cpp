@@ -6,6 +6,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -20,6 +21,8 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/span_body.hpp>
@@ -86,6 +89,40 @@ bool IsDropped(const error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
          ec == asio::error::connection_aborted || ec == asio::error::not_connected;
+}
+
+// Downloads hand the sink pieces of up to this many bytes.
+constexpr size_t kDownloadChunk = 1 << 20;
+// How much of an error answer's body a download keeps for the message.
+constexpr size_t kMaxErrorBody = 64 << 10;
+
+bool ParseU64(std::string_view text, uint64_t* out) {
+  if (text.empty()) return false;
+  auto res = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return res.ec == std::errc() && res.ptr == text.data() + text.size();
+}
+
+// "bytes FIRST-LAST/TOTAL" (TOTAL may be "*"), as in a 206 answer.
+bool ParseContentRange(std::string_view value, uint64_t* first, std::optional<uint64_t>* total) {
+  constexpr std::string_view kUnit = "bytes ";
+  if (value.substr(0, kUnit.size()) != kUnit) return false;
+  value.remove_prefix(kUnit.size());
+  size_t dash = value.find('-');
+  size_t slash = value.find('/');
+  if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return false;
+  uint64_t last = 0;
+  if (!ParseU64(value.substr(0, dash), first) ||
+      !ParseU64(value.substr(dash + 1, slash - dash - 1), &last) || last < *first)
+    return false;
+  std::string_view rest = value.substr(slash + 1);
+  if (rest == "*") {
+    total->reset();
+    return true;
+  }
+  uint64_t t = 0;
+  if (!ParseU64(rest, &t) || t <= last) return false;
+  *total = t;
+  return true;
 }
 
 }  // namespace
@@ -246,6 +283,127 @@ struct HttpClient::Impl {
     }
   }
 
+  // One streamed GET on the current connection; *retry as for Attempt.
+  Result<DownloadResult> AttemptDownload(const std::string& target, uint64_t offset,
+                                         const DownloadSink& sink, const DownloadHeadHook& on_head,
+                                         std::chrono::milliseconds timeout, bool reused,
+                                         bool* retry) {
+    *retry = false;
+    http::request<http::empty_body> req{http::verb::get, url.base_path + target, 11};
+    req.set(http::field::host, host_header);
+    req.set(http::field::user_agent, "lattice");
+    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    if (offset > 0) req.set(http::field::range, "bytes=" + std::to_string(offset) + "-");
+
+    stream->expires_after(timeout);
+    error_code ec = RunOp([&](auto handler) { http::async_write(*stream, req, std::move(handler)); });
+    if (ec) {
+      Close();
+      if (ec == beast::error::timeout) return TimedOut("sending a request to", timeout);
+      *retry = reused && IsDropped(ec);
+      return Error(ErrorCode::kUnavailable,
+                   "sending a request to " + where + " failed: " + ec.message());
+    }
+
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(std::numeric_limits<uint64_t>::max());
+    parser.header_limit(1 << 20);
+    stream->expires_after(timeout);
+    ec = RunOp([&](auto handler) {
+      http::async_read_header(*stream, buffer, parser, std::move(handler));
+    });
+    if (ec) {
+      bool got_some = parser.got_some();
+      Close();
+      if (ec == beast::error::timeout) return TimedOut("waiting for an answer from", timeout);
+      *retry = reused && !got_some && IsDropped(ec);
+      return Error(ErrorCode::kUnavailable,
+                   "connection to " + where + " lost while waiting for an answer: " +
+                       ec.message());
+    }
+
+    DownloadResult out;
+    const auto& head = parser.get();
+    out.status = static_cast<int>(head.result_int());
+    if (auto it = head.find(http::field::content_type); it != head.end())
+      out.content_type = std::string(it->value().data(), it->value().size());
+    if (auto length = parser.content_length()) out.content_length = *length;
+    const bool success = out.status / 100 == 2;
+    if (out.status == 206) {
+      uint64_t first = 0;
+      auto it = head.find(http::field::content_range);
+      std::string_view range;
+      if (it != head.end()) range = std::string_view(it->value().data(), it->value().size());
+      if (!ParseContentRange(range, &first, &out.total_size) || first != offset) {
+        Close();
+        return Error(ErrorCode::kUnavailable,
+                     "a partial answer from " + where + " has Content-Range \"" +
+                         std::string(range) + "\" for a request from byte " +
+                         std::to_string(offset));
+      }
+      out.partial = true;
+      out.offset = first;
+    } else if (out.status == 200) {
+      out.total_size = out.content_length;
+    }
+    if (success && on_head) {
+      Status hooked = on_head(out);
+      if (!hooked.ok()) {
+        Close();
+        return std::move(hooked).error();
+      }
+    }
+
+    std::vector<char> chunk(success ? kDownloadChunk : (16 << 10));
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      stream->expires_after(timeout);
+      ec = RunOp([&](auto handler) { http::async_read(*stream, buffer, parser, std::move(handler)); });
+      if (ec == http::error::need_buffer) ec = {};
+      // Bytes that arrived before a failure still go to the sink, so a
+      // resumed download goes on from the last byte received.
+      size_t n = chunk.size() - parser.get().body().size;
+      if (n > 0 && success) {
+        out.received += n;
+        Status taken = sink(std::string_view(chunk.data(), n));
+        if (!taken.ok()) {
+          Close();
+          return std::move(taken).error();
+        }
+      } else if (n > 0) {
+        out.error_body.append(chunk.data(), std::min(n, kMaxErrorBody - out.error_body.size()));
+        if (!ec && out.error_body.size() >= kMaxErrorBody) {
+          Close();  // not worth reading the rest of an oversized error
+          return out;
+        }
+      }
+      if (ec) {
+        Close();
+        if (ec == beast::error::timeout) return TimedOut("waiting for data from", timeout);
+        return Error(ErrorCode::kUnavailable, "connection to " + where + " lost after " +
+                                                  std::to_string(out.received) +
+                                                  " bytes of a download: " + ec.message());
+      }
+    }
+    if (!parser.keep_alive()) Close();
+    if (stream) stream->expires_never();
+    return out;
+  }
+
+  Result<DownloadResult> Download(const std::string& target, uint64_t offset,
+                                  const DownloadSink& sink, const DownloadHeadHook& on_head,
+                                  std::chrono::milliseconds timeout) {
+    for (int attempt = 0;; ++attempt) {
+      bool reused = IdleConnectionAlive();
+      if (!reused)
+        LATTICE_RETURN_IF_ERROR(Connect(std::chrono::steady_clock::now() + timeout, timeout));
+      bool retry = false;
+      auto result = AttemptDownload(target, offset, sink, on_head, timeout, reused, &retry);
+      if (result.ok() || !retry || attempt > 0) return result;
+    }
+  }
+
   const Url url;
   const std::string token;
   std::string where;        // "host:port" for messages
@@ -267,6 +425,19 @@ Result<HttpResponse> HttpClient::Send(const ClientRequest& request) {
     impl_->Close();
     return Error(ErrorCode::kUnavailable,
                  "request to " + impl_->where + " failed: " + e.what());
+  }
+}
+
+Result<DownloadResult> HttpClient::Download(const std::string& target, uint64_t offset,
+                                            const DownloadSink& sink,
+                                            std::chrono::milliseconds timeout,
+                                            const DownloadHeadHook& on_head) {
+  try {
+    return impl_->Download(target, offset, sink, on_head, timeout);
+  } catch (const std::exception& e) {
+    impl_->Close();
+    return Error(ErrorCode::kUnavailable,
+                 "download from " + impl_->where + " failed: " + e.what());
   }
 }
 

@@ -2,6 +2,7 @@
 // that misbehaves on cue (drops kept connections, never answers).
 #include "net/http_client.h"
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <random>
@@ -268,6 +269,235 @@ TEST(Net, Client_OverLimitUpload_Gets413NotATransportError) {
   auto after = client.Send(Get("/x"));  // the server closed; the client reconnects
   ASSERT_TRUE(after.ok()) << after.error().message;
   EXPECT_EQ(after->status, 200);
+}
+
+// A deterministic body of n bytes, different at every offset.
+std::string Pattern(size_t n) {
+  std::string body(n, '\0');
+  std::mt19937 rng(11);
+  for (auto& c : body) c = static_cast<char>(rng());
+  return body;
+}
+
+// Serves `body` at any path, honouring "Range: bytes=N-" with a 206.
+Handler RangeServing(const std::string& body, std::atomic<int>* ranged = nullptr) {
+  return [&body, ranged](HttpRequest request, std::shared_ptr<Exchange> exchange) {
+    HttpResponse response;
+    response.content_type = "application/octet-stream";
+    const std::string& range = request.Header("range");
+    if (range.rfind("bytes=", 0) == 0 && range.back() == '-') {
+      size_t from = std::stoul(range.substr(6));
+      if (ranged) (*ranged)++;
+      response.status = 206;
+      response.headers = {{"Content-Range", "bytes " + std::to_string(from) + "-" +
+                                                std::to_string(body.size() - 1) + "/" +
+                                                std::to_string(body.size())}};
+      response.body = body.substr(from);
+    } else {
+      response.body = body;
+    }
+    exchange->Respond(std::move(response));
+  };
+}
+
+TEST(Net, Client_Download_StreamsMultiMiBBodyInChunks) {
+  const std::string body = Pattern((5 << 20) + 12345);
+  ServerThread st(RangeServing(body));
+  HttpClient client(Url{"127.0.0.1", st.port(), ""});
+  std::string got;
+  size_t chunks = 0, largest = 0;
+  int heads = 0;
+  auto result = client.Download(
+      "/blob", 0,
+      [&](std::string_view chunk) {
+        chunks++;
+        largest = std::max(largest, chunk.size());
+        got.append(chunk);
+        return OkStatus();
+      },
+      10s, [&](const DownloadHead& head) {
+        heads++;
+        EXPECT_EQ(head.status, 200);
+        EXPECT_TRUE(got.empty());
+        return OkStatus();
+      });
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(heads, 1);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_FALSE(result->partial);
+  EXPECT_EQ(result->offset, 0u);
+  EXPECT_EQ(result->received, body.size());
+  ASSERT_TRUE(result->total_size.has_value());
+  EXPECT_EQ(*result->total_size, body.size());
+  EXPECT_EQ(result->content_type, "application/octet-stream");
+  EXPECT_GE(chunks, 6u);            // never the whole body at once
+  EXPECT_LE(largest, size_t{1} << 20);
+  EXPECT_TRUE(got == body);
+}
+
+TEST(Net, Client_Download_RangeGets206FromOffset) {
+  const std::string body = Pattern(3 << 20);
+  std::atomic<int> ranged{0};
+  ServerThread st(RangeServing(body, &ranged));
+  HttpClient client(Url{"127.0.0.1", st.port(), ""});
+  const uint64_t offset = (1 << 20) + 7;
+  std::string got;
+  auto result = client.Download("/blob", offset, [&](std::string_view chunk) {
+    got.append(chunk);
+    return OkStatus();
+  }, 10s);
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_EQ(ranged.load(), 1);
+  EXPECT_EQ(result->status, 206);
+  EXPECT_TRUE(result->partial);
+  EXPECT_EQ(result->offset, offset);
+  ASSERT_TRUE(result->total_size.has_value());
+  EXPECT_EQ(*result->total_size, body.size());
+  EXPECT_EQ(result->received, body.size() - offset);
+  EXPECT_TRUE(got == body.substr(offset));
+  // The same client goes on with an ordinary request.
+  auto after = client.Send(Get("/x"));
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->body.size(), body.size());
+}
+
+TEST(Net, Client_Download_RangeIgnored_ReportsWholeBodyFromZero) {
+  const std::string body = Pattern(100000);
+  ServerThread st([&](HttpRequest, std::shared_ptr<Exchange> exchange) {
+    HttpResponse response;
+    response.body = body;
+    exchange->Respond(std::move(response));
+  });
+  HttpClient client(Url{"127.0.0.1", st.port(), ""});
+  bool restarted = false;
+  std::string got = "stale";
+  auto result = client.Download(
+      "/blob", 500, [&](std::string_view chunk) {
+        got.append(chunk);
+        return OkStatus();
+      },
+      10s, [&](const DownloadHead& head) {
+        if (!head.partial) {
+          restarted = true;
+          got.clear();
+        }
+        return OkStatus();
+      });
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_TRUE(restarted);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_FALSE(result->partial);
+  EXPECT_EQ(result->offset, 0u);
+  EXPECT_TRUE(got == body);
+}
+
+TEST(Net, Client_Download_ChunkedStreamAndErrorAnswer) {
+  ServerThread st([](HttpRequest request, std::shared_ptr<Exchange> exchange) {
+    if (request.path == "/missing") {
+      HttpResponse response;
+      response.status = 404;
+      response.body = R"({"error":{"code":"not_found","message":"no such blob"}})";
+      return exchange->Respond(std::move(response));
+    }
+    exchange->BeginStream(200, "application/octet-stream");
+    for (int i = 0; i < 40; ++i) exchange->Send(std::string(100000, static_cast<char>('a' + i % 26)));
+    exchange->End();
+  });
+  HttpClient client(Url{"127.0.0.1", st.port(), ""});
+  bool sank = false;
+  auto missing = client.Download("/missing", 0, [&](std::string_view) {
+    sank = true;
+    return OkStatus();
+  }, 10s);
+  ASSERT_TRUE(missing.ok()) << missing.error().message;
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_FALSE(sank);
+  EXPECT_NE(missing->error_body.find("no such blob"), std::string::npos);
+
+  uint64_t total = 0;
+  auto streamed = client.Download("/stream", 0, [&](std::string_view chunk) {
+    total += chunk.size();
+    return OkStatus();
+  }, 10s);
+  ASSERT_TRUE(streamed.ok()) << streamed.error().message;
+  EXPECT_EQ(streamed->status, 200);
+  EXPECT_FALSE(streamed->content_length.has_value());
+  EXPECT_EQ(total, 4000000u);
+}
+
+TEST(Net, Client_Download_SinkErrorStopsAndIsReturned) {
+  const std::string body = Pattern(4 << 20);
+  ServerThread st(RangeServing(body));
+  HttpClient client(Url{"127.0.0.1", st.port(), ""});
+  int calls = 0;
+  auto result = client.Download("/blob", 0, [&](std::string_view) -> Status {
+    if (++calls == 2) return Error(ErrorCode::kIo, "disk full");
+    return OkStatus();
+  }, 10s);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::kIo);
+  EXPECT_EQ(result.error().message, "disk full");
+  EXPECT_EQ(calls, 2);
+  auto after = client.Send(Get("/x"));  // a fresh connection after the abandoned body
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->body.size(), body.size());
+}
+
+TEST(Net, Client_Download_CompleteResponseKeepsConnection) {
+  std::atomic<int> answered{0};
+  ScriptedServer server([&](int, int fd) {
+    while (ScriptedServer::ReadRequest(fd)) {
+      answered++;  // before the answer: the client may check as soon as it has it
+      ScriptedServer::Answer(fd, std::string(300000, 'z'));
+    }
+  });
+  HttpClient client(Url{"127.0.0.1", server.port(), ""});
+  for (int i = 0; i < 2; ++i) {
+    uint64_t total = 0;
+    auto result = client.Download("/blob", 0, [&](std::string_view chunk) {
+      total += chunk.size();
+      return OkStatus();
+    }, 10s);
+    ASSERT_TRUE(result.ok()) << result.error().message;
+    EXPECT_EQ(total, 300000u);
+  }
+  ASSERT_TRUE(client.Send(Get("/x")).ok());
+  EXPECT_EQ(answered.load(), 3);
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(Net, Client_Download_WrongContentRangeIsAnError) {
+  ScriptedServer server([](int, int fd) {
+    if (!ScriptedServer::ReadRequest(fd)) return;
+    std::string text =
+        "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/10\r\nContent-Length: 10\r\n\r\n0123456789";
+    ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+  });
+  HttpClient client(Url{"127.0.0.1", server.port(), ""});
+  auto result = client.Download("/blob", 5, [](std::string_view) { return OkStatus(); }, 10s);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().message.find("Content-Range"), std::string::npos);
+}
+
+TEST(Net, Client_Download_CutShort_SinkGotEveryByteBeforeTheError) {
+  const std::string body = Pattern(3 << 20);
+  const size_t sent = (1 << 20) + (1 << 19);
+  ScriptedServer server([&](int, int fd) {
+    if (!ScriptedServer::ReadRequest(fd)) return;
+    std::string text = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                       body.substr(0, sent);
+    ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+  });
+  HttpClient client(Url{"127.0.0.1", server.port(), ""});
+  std::string got;
+  auto result = client.Download("/blob", 0, [&](std::string_view chunk) {
+    got.append(chunk);
+    return OkStatus();
+  }, 10s);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(got.size(), sent);
+  EXPECT_TRUE(got == body.substr(0, sent));
 }
 
 }  // namespace

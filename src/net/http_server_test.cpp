@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/fs.h"
+#include "common/test_util.h"
 #include "net/http_client.h"
 #include "net/net_test_util.h"
 
@@ -19,6 +21,7 @@ using namespace std::chrono_literals;
 using testing::Await;
 using testing::RawConn;
 using testing::ServerThread;
+using lattice::testing::TempDir;
 
 HttpResponse Body(std::string body, int status = 200) {
   HttpResponse r;
@@ -467,6 +470,28 @@ TEST(Net, Loop_CancelledOrDestroyedTimer_NeverFires) {
   });
   auto reset_done = reset.get_future();
   Await(reset_done);
+}
+
+TEST(Net, Server_FileBody_SentInChunksWithRangeAndKeepAlive) {
+  TempDir dir;
+  std::string content(3 * 1024 * 1024 + 17, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + i % 23);
+  auto path = dir.path() / "blob";
+  ASSERT_TRUE(fs::WriteFileAtomic(path, content).ok());
+  ServerThread st([&](HttpRequest request, std::shared_ptr<Exchange> exchange) {
+    HttpResponse r;
+    r.content_type = "application/octet-stream";
+    uint64_t from = request.path == "/tail" ? 1000 : 0;
+    r.file = FileBody{path.string(), from, content.size() - from};
+    exchange->Respond(std::move(r));
+  });
+  HttpClient client(Url{"127.0.0.1", st.port(), ""});
+  auto whole = Get(client, "/whole");
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_EQ(whole->body, content);
+  auto tail = Get(client, "/tail");  // the same keep-alive connection
+  ASSERT_TRUE(tail.ok()) << tail.error().message;
+  EXPECT_EQ(tail->body, content.substr(1000));
 }
 
 }  // namespace

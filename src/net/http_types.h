@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,11 +25,20 @@ struct HttpRequest {
   const std::string& Header(const std::string& lower_name) const;
 };
 
+// Bytes of a file sent as a response body instead of `body`: the server reads
+// them in chunks as the socket drains, so a large blob never sits in memory.
+struct FileBody {
+  std::string path;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  std::optional<FileBody> file;  // when set, the body (Content-Length: file->length)
 };
 
 // Splits "a/b?c=d&e=%20" into a decoded path and decoded query map.

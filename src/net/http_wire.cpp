@@ -91,7 +91,7 @@ void AppendResponseHead(std::string& out, const HttpResponse& response, bool kee
              : response.content_type;
   if (status != 204 && status != 304) {
     out += "\r\nContent-Length: ";
-    AppendNumber(out, response.body.size());
+    AppendNumber(out, response.file ? response.file->length : response.body.size());
   }
   for (const auto& [name, value] : response.headers) {
     if (name.empty() || name.find_first_of("\r\n: ") != std::string::npos || HasCrLf(value) ||
