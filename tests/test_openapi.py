@@ -2,8 +2,9 @@
 
 Starts a real server and agent (build/lattice), then checks that
   (a) every operation in the spec is served, and nothing else is: the
-      server's routing literals (src/server/api_service.cpp) match the spec's
-      paths, and methods or paths outside the spec are refused;
+      server's routing literals match the spec's
+      paths (src/server/api_service.cpp and the src/server/*_api.cpp it
+      dispatches to), and methods or paths outside the spec are refused;
   (b) every answer to valid requests validates against the spec: status
       documented, content type, JSON body against its schema (a small
       JSON-schema subset validator below), response headers;
@@ -22,6 +23,7 @@ import itertools
 import json
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -34,7 +36,11 @@ import yaml
 from conftest import REPO, lattice_env
 
 SPEC_PATH = REPO / "api" / "openapi.yaml"
-API_SOURCE = REPO / "src" / "server" / "api_service.cpp"
+SERVER_DIR = REPO / "src" / "server"
+API_SOURCE = SERVER_DIR / "api_service.cpp"
+# api_service.cpp dispatches to these; their routing literals count too.
+ROUTE_SOURCES = sorted(SERVER_DIR.glob("*_api.cpp"))
+UTIL_SOURCE = SERVER_DIR / "api_util.cpp"
 RESULT_SOURCE = REPO / "src" / "common" / "result.cpp"
 SPEC = yaml.safe_load(SPEC_PATH.read_text())
 PREFIX = "/api/v1/"
@@ -240,7 +246,9 @@ def check_response(method: str, template: str, r: Resp) -> None:
                 "\n  ".join(errors) + f"\n{json.dumps(doc, indent=1)[:3000]}"
             if r.status >= 400:
                 code = doc["error"]["code"]
-                want = 431 if r.status == 431 and code == "resource_exhausted" else STATUS_FOR_CODE[code]
+                want = STATUS_FOR_CODE[code]
+                if (r.status, code) in ((431, "resource_exhausted"), (416, "invalid_argument")):
+                    want = r.status  # an oversized header; a blob Range that cannot be served
                 assert r.status == want, f"error code {code} came with status {r.status}, not {want}: {r}"
     declared = {name.lower(): resolve(h) for name, h in spec_resp.get("headers", {}).items()}
     for name, h in declared.items():
@@ -357,9 +365,9 @@ class Api:
             assert err.get("field") == field, f"expected field {field!r}: {r}"
         return err
 
-    def oversized(self, method: str, template: str, params: dict | None = None) -> Resp:
+    def oversized(self, method: str, template: str, params: dict | None = None, query: dict | None = None) -> Resp:
         """Announces a body over the server's 512 MiB limit; sends only the header."""
-        path = self.path(template, params)
+        path = self.path(template, params, query)
         head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
                 f"Content-Length: {600 * 1024 * 1024}\r\n")
         if self.token:
@@ -501,7 +509,7 @@ def test_error_codes_match_the_source():
     assert codes, "could not find the error code names in src/common/result.cpp"
     assert codes == set(resolve({"$ref": "#/components/schemas/ErrorCode"})["enum"])
     assert codes == set(STATUS_FOR_CODE)
-    api_source = API_SOURCE.read_text()
+    api_source = next(t for t in (f.read_text() for f in (UTIL_SOURCE, API_SOURCE)) if "int HttpStatusFor" in t)
     mapping = api_source[api_source.index("int HttpStatusFor"):]
     mapping = mapping[:mapping.index("\n}\n")]
     for code, status in STATUS_FOR_CODE.items():
@@ -521,13 +529,18 @@ def _spec_segments() -> tuple[set, set]:
 
 
 def test_routes_in_the_server_source_are_in_the_spec():
-    """The routing literals (p[i] == "...") and methods of api_service.cpp are
-    exactly those of the spec's paths: a new route fails here until it is
-    described."""
+    """The routing literals (p[i] == "..." or p[i] != "...") and methods of
+    api_service.cpp's Route and of the src/server/*_api.cpp handlers it
+    dispatches to are exactly those of the spec's paths: a new route fails
+    here until it is described."""
     source = API_SOURCE.read_text()
-    route = source[source.index("void ApiService::Route"):source.index("net::HttpResponse ApiService::GetRun")]
-    literals = {(int(i), lit) for i, lit in re.findall(r'p\[(\d+)\]\s*==\s*"([^"]+)"', route)}
-    methods = set(re.findall(r'\bm\s*[!=]=\s*"([A-Z]+)"', route))
+    routing = [source[source.index("void ApiService::Route"):source.index("net::HttpResponse ApiService::GetRun")]]
+    assert len(ROUTE_SOURCES) >= 3, f"expected the blob, metrics and artifact handlers: {ROUTE_SOURCES}"
+    routing += [f.read_text() for f in ROUTE_SOURCES]
+    literals, methods = set(), set()
+    for text in routing:
+        literals |= {(int(i), lit) for i, lit in re.findall(r'\bp\[(\d+)\]\s*[!=]=\s*"([^"]+)"', text)}
+        methods |= set(re.findall(r'\b(?:m|req\.method)\s*[!=]=\s*"([A-Z]+)"', text))
     assert len(literals) >= 10 and methods, "could not find the routing literals; update this test"
     assert '"/api/v1/health"' in source and 'kPrefix = "/api/v1/"' in source
     spec_literals, spec_methods = _spec_segments()
@@ -581,7 +594,11 @@ def test_nothing_beyond_the_spec_is_served(api):
                    "/api/v1/runs/x/stop", "/api/v1/runs/x/cancel/x", "/api/v1/nodes/x", "/api/v1/blobs",
                    "/api/v1/blobs/" + "0" * 64 + "/x", "/api/v1/agents", "/api/v1/agents/n",
                    "/api/v1/agents/n/attempts", "/api/v1/agents/n/attempts/1", "/api/v1/agents/n/logs",
-                   "/api/v1/agents/n/attempts/1/log/x", "/api/v1/experiments", "/api/v1/attempts"]
+                   "/api/v1/agents/n/attempts/1/log/x", "/api/v1/experiments", "/api/v1/attempts",
+                   "/api/v1/runs/x/metrics/x", "/api/v1/runs/x/metrics/series/x", "/api/v1/runs/x/metrics/stream/x",
+                   "/api/v1/runs/x/artifacts/x", "/api/v1/runs/x/checkpoints", "/api/v1/blobs/" + "0" * 64 + "/upload/x",
+                   "/api/v1/agents/n/attempts/1/points/x", "/api/v1/agents/n/attempts/1/artifacts/x",
+                   "/api/v1/agents/n/attempts/1/metrics", "/api/v1/agents/n/points"]
     for path in near_misses:
         for m in ("GET", "POST", "PUT"):
             r = api.raw(m, path, body=b"{}" if m != "GET" else None)
@@ -904,6 +921,326 @@ def test_agent_protocol(api, finished_run):
     unknown = {"attempts": [{"id": 424242, "state": "running", "message": "?"}]}
     work = api.call("POST", sync, {"node": node}, json_body=unknown, expect=200).json
     assert work == {"assign": [], "cancel": [424242], "forget": [424242]}
+
+
+# --------------------------------------------------------------------------
+# Blobs: ranged downloads and resumable uploads
+
+def test_blob_ranges(api):
+    blob = "/api/v1/blobs/{sha256}"
+    content = bytes(i % 251 for i in range(1000))
+    sha = hashlib.sha256(content).hexdigest()
+    p = {"sha256": sha}
+    api.call("PUT", blob, p, body=content, expect=201)
+    r = api.call("GET", blob, p, expect=200)
+    assert r.body == content and r.header("accept-ranges") == "bytes" and r.header("etag") == f'"{sha}"'
+    r = api.call("HEAD", blob, p, expect=200)
+    assert r.header("content-length") == "1000" and r.header("etag") == f'"{sha}"'
+    for spec, first, last in (("bytes=10-", 10, 999), ("bytes=10-19", 10, 19), ("bytes=990-5000", 990, 999),
+                              ("bytes=0-0", 0, 0), ("bytes=999-", 999, 999)):
+        r = api.call("GET", blob, p, headers={"Range": spec}, expect=206)
+        assert r.body == content[first:last + 1], spec
+        assert r.header("content-range") == f"bytes {first}-{last}/1000", r
+        assert r.header("accept-ranges") == "bytes" and r.header("etag") == f'"{sha}"'
+    r = api.call("HEAD", blob, p, headers={"Range": "bytes=100-199"}, expect=206)
+    assert r.header("content-range") == "bytes 100-199/1000"
+    for spec in ("bytes=1000-", "bytes=5000-6000", "bytes=5-3", "bytes=0-1,5-6", "bytes=-10", "items=0-1",
+                 "bytes=x-"):
+        r = api.call("GET", blob, p, headers={"Range": spec}, expect=416)
+        assert r.header("content-range") == "bytes */1000", r
+        assert r.json["error"]["code"] == "invalid_argument" and r.json["error"]["field"] == "range"
+    r = api.call("HEAD", blob, p, headers={"Range": "bytes=2000-"}, expect=416)
+    assert r.header("content-range") == "bytes */1000"
+    # Nothing of an empty blob can be served as a range.
+    empty = hashlib.sha256(b"").hexdigest()
+    api.call("PUT", blob, {"sha256": empty}, body=b"", expect=201)
+    r = api.call("GET", blob, {"sha256": empty}, headers={"Range": "bytes=0-"}, expect=416)
+    assert r.header("content-range") == "bytes */0"
+    # A missing blob is 404 whatever the range.
+    missing = hashlib.sha256(b"never uploaded for ranges").hexdigest()
+    api.call("GET", blob, {"sha256": missing}, headers={"Range": "bytes=0-"}, expect=404)
+
+
+def test_blob_resumable_upload(api):
+    blob, upload = "/api/v1/blobs/{sha256}", "/api/v1/blobs/{sha256}/upload"
+    content = hashlib.sha256(b"seed").digest() * 100  # 3200 bytes
+    sha = hashlib.sha256(content).hexdigest()
+    p, total = {"sha256": sha}, len(content)
+    assert api.call("GET", upload, p, expect=200).json == {"sha256": sha, "received": 0, "complete": False}
+    api.call("HEAD", blob, p, expect=404)
+    r = api.call("PUT", blob, p, query={"offset": 0, "total": total}, body=content[:1000], expect=200)
+    assert r.json == {"sha256": sha, "received": 1000, "complete": False}
+    assert api.call("GET", upload, p, expect=200).json == {"sha256": sha, "received": 1000, "complete": False}
+    # Out of order (a replay, or a gap): refused with what the server has.
+    for offset in (0, 500, 2000):
+        r = api.call("PUT", blob, p, query={"offset": offset, "total": total}, body=content[offset:offset + 10],
+                     expect=409)
+        assert r.json["received"] == 1000 and r.json["error"]["code"] == "failed_precondition"
+        assert r.json["error"]["field"] == "offset"
+    err = api.error("PUT", blob, 400, "total", params=p, query={"offset": 1000, "total": total},
+                    body=content[1000:] + b"extra")
+    assert "past the declared total" in err["message"]
+    api.error("PUT", blob, 400, "total", params=p, query={"offset": 1000, "total": "x"}, body=b"")
+    api.error("PUT", blob, 400, "offset", params=p, query={"offset": "-1", "total": total}, body=b"")
+    # An empty chunk changes nothing.
+    r = api.call("PUT", blob, p, query={"offset": 1000, "total": total}, body=b"", expect=200)
+    assert r.json["received"] == 1000
+    r = api.call("PUT", blob, p, query={"offset": 1000, "total": total}, body=content[1000:2000], expect=200)
+    assert r.json == {"sha256": sha, "received": 2000, "complete": False}
+    r = api.call("PUT", blob, p, query={"offset": 2000, "total": total}, body=content[2000:], expect=201)
+    assert r.json == {"sha256": sha, "received": total, "complete": True}
+    assert api.call("GET", upload, p, expect=200).json == {"sha256": sha, "received": total, "complete": True}
+    assert api.call("GET", blob, p, expect=200).body == content
+    # Once stored, any chunk is deduplicated.
+    r = api.call("PUT", blob, p, query={"offset": 0, "total": total}, body=content[:10], expect=201)
+    assert r.json["complete"] is True
+    # Content that does not hash to the name: discarded at the last chunk.
+    other = hashlib.sha256(b"the real content").hexdigest()
+    q = {"sha256": other}
+    api.call("PUT", blob, q, query={"offset": 0, "total": 8}, body=b"fake", expect=200)
+    err = api.error("PUT", blob, 400, "body", params=q, query={"offset": 4, "total": 8}, body=b"data")
+    assert "discarded" in err["message"]
+    assert api.call("GET", upload, q, expect=200).json == {"sha256": other, "received": 0, "complete": False}
+    api.call("HEAD", blob, q, expect=404)
+    # The empty blob in one (empty) chunk.
+    empty = hashlib.sha256(b"").hexdigest()
+    r = api.call("PUT", blob, {"sha256": empty}, query={"offset": 0, "total": 0}, body=b"", expect=201)
+    assert r.json == {"sha256": empty, "received": 0, "complete": True}
+    api.error("GET", upload, 400, "sha256", params={"sha256": "NOT-A-HASH"})
+    api.error("PUT", blob, 400, "sha256", params={"sha256": "abc"}, query={"offset": 0, "total": 1}, body=b"x")
+    r = api.oversized("PUT", blob, {"sha256": other}, query={"offset": 0, "total": 600 * 1024 * 1024})
+    assert r.status == 413 and r.json["error"]["code"] == "resource_exhausted"
+
+
+# --------------------------------------------------------------------------
+# Metrics and artifacts, through a fake agent
+
+def points_frame(series: dict[str, list[tuple[int, float, float]]]) -> bytes:
+    """One LTP1 frame (src/metrics/points_codec.h) holding these series."""
+    payload = struct.pack("<I", len(series))
+    for key, points in series.items():
+        k = key.encode()
+        payload += struct.pack("<H", len(k)) + k + struct.pack("<I", len(points))
+        payload += b"".join(struct.pack("<qdd", step, t, v) for step, t, v in points)
+    return b"LTP1" + struct.pack("<I", len(payload)) + payload
+
+
+def probe_attempt(api: Api, snapshot: str, gpus: int, **submit) -> tuple[str, str, dict]:
+    """Registers a fake node with `gpus` GPUs (more than any other node in
+    this module has free), submits a run that only fits there and syncs until its first
+    attempt is assigned; reports it running. Returns (node, run, assignment)."""
+    node = uniq(f"probe-g{gpus}")
+    api.call("POST", "/api/v1/agents/register",
+             json_body={"id": node, "cpus": 0.25, "gpus": [{"index": i} for i in range(gpus)]}, expect=200)
+    run = uniq("probe-run")
+    body = {"name": run, "script": "train.sh", "snapshot": snapshot, "resources": {"cpus": 0.25, "gpus": gpus}}
+    api.call("POST", "/api/v1/runs", json_body=dict(body, **submit), expect=201)
+    work = api.call("POST", "/api/v1/agents/{node}/sync", {"node": node}, query={"wait_ms": 10000},
+                    json_body={"attempts": []}, expect=200).json
+    assert len(work["assign"]) == 1 and work["assign"][0]["run"] == run, work
+    a = work["assign"][0]
+    api.call("POST", "/api/v1/agents/{node}/report", {"node": node},
+             json_body={"attempts": [{"id": a["attempt"], "state": "running"}]}, expect=200)
+    return node, run, a
+
+
+def test_metrics_protocol(api, finished_run):
+    sweep = {"strategy": "grid_search", "seed": 0, "trials": 0, "parameters": ["lr"]}
+    experiments = [{"args": ["--lr", "0.1"], "params": ["0.1"]}, {"args": ["--lr", "0.2"], "params": ["0.2"]}]
+    node, run, a = probe_attempt(api, finished_run["snapshot"], 13, sweep=sweep, experiments=experiments)
+    assert a["experiment"] == 0
+    points = "/api/v1/agents/{node}/attempts/{attempt}/points"
+    p = {"node": node, "attempt": a["attempt"]}
+    summary, series, stream = ("/api/v1/runs/{run}/metrics", "/api/v1/runs/{run}/metrics/series",
+                               "/api/v1/runs/{run}/metrics/stream")
+
+    # Followers of the stream: every key, and only `loss` of experiment 0.
+    results = {}
+    threads = [threading.Thread(target=lambda: results.update(
+                   all=api.sse(stream, {"run": run}, until=lambda ev: len(ev) >= 3))),
+               threading.Thread(target=lambda: results.update(
+                   loss=api.sse(stream, {"run": run}, query={"experiment": 0, "key": "loss"},
+                                until=lambda ev: len(ev) >= 2)))]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+
+    nan, inf = float("nan"), float("inf")
+    t0 = 1_780_000_000.0
+    loss = [(0, t0, 1.0), (1, t0 + 1, nan), (2, t0 + 2, 0.5), (3, t0 + 3, inf), (4, t0 + 4, 0.25), (5, t0 + 5, 0.125)]
+    first = points_frame({"loss": loss[:3], "eval/acc": [(0, t0, 0.5)], "broken": [(0, t0, nan)]})
+    second = points_frame({"loss": loss[3:]})
+    assert api.call("PUT", points, p, query={"offset": 0}, body=first, expect=200).json == {"length": len(first)}
+    # Not at the accepted length: a replay or a gap is refused, with the length.
+    for offset in (0, 3, len(first) + 5):
+        r = api.call("PUT", points, p, query={"offset": offset}, body=second, expect=409)
+        assert r.json["length"] == len(first) and r.json["error"]["code"] == "failed_precondition"
+    assert api.call("PUT", points, p, query={"offset": len(first)}, body=second,
+                    expect=200).json == {"length": len(first) + len(second)}
+    end = len(first) + len(second)
+    # Malformed frames store nothing.
+    for bad in (b"LTP2" + second[4:], second[:-1], second + b"\0", b"LTP1" + struct.pack("<I", 4) + b"\1\0\0\0",
+                points_frame({"": [(0, t0, 1.0)]})):
+        api.error("PUT", points, 400, params=p, query={"offset": end}, body=bad)
+    assert api.call("PUT", points, p, query={"offset": end}, body=b"", expect=200).json == {"length": end}
+    api.error("PUT", points, 400, "offset", params=p, query={"offset": "x"}, body=second)
+    api.error("PUT", points, 400, "attempt", params={"node": node, "attempt": "x"}, body=second)
+    api.error("PUT", points, 400, "attempt", params={"node": node, "attempt": 0}, body=second)
+    api.error("PUT", points, 404, params={"node": node, "attempt": 987654}, body=second)
+    r = api.call("PUT", points, {"node": "another-node", "attempt": a["attempt"]}, query={"offset": end},
+                 body=second, expect=409)
+    assert "length" not in r.json and r.json["error"]["code"] == "failed_precondition"
+    r = api.oversized("PUT", points, p)
+    assert r.status == 413
+
+    for t in threads:
+        t.join(30)
+        assert not t.is_alive()
+    _, events = results["all"]
+    assert [(e, d["key"]) for e, d in events] == [("points", "loss"), ("points", "eval/acc"), ("points", "broken")]
+    assert events[0][1] == {"experiment": 0, "key": "loss", "steps": [0, 1, 2], "times": [t0, t0 + 1, t0 + 2],
+                            "values": [1.0, "NaN", 0.5]}
+    _, events = results["loss"]
+    assert [d["steps"] for _, d in events] == [[0, 1, 2], [3, 4, 5]]
+    assert events[1][1]["values"] == ["Infinity", 0.25, 0.125]
+
+    # The summary.
+    doc = api.call("GET", summary, {"run": run}, expect=200).json
+    assert doc["run"] == run and [e["experiment"] for e in doc["experiments"]] == [0, 1]
+    e0, e1 = doc["experiments"]
+    assert e0["params"] == {"lr": "0.1"} and e1["params"] == {"lr": "0.2"} and e1["metrics"] == {}
+    assert e0["state"] == "running" and e1["state"] == "queued"
+    assert e0["metrics"]["loss"] == {"count": 6, "last": 0.125, "last_step": 5, "min": 0.125, "max": "Infinity",
+                                     "nan_count": 1}
+    assert e0["metrics"]["broken"] == {"count": 1, "last": "NaN", "last_step": 0, "min": None, "max": None,
+                                       "nan_count": 1}
+    assert sorted(e0["metrics"]) == ["broken", "eval/acc", "loss"]
+    doc = api.call("GET", summary, {"run": run}, query={"experiment": 1}, expect=200).json
+    assert [e["experiment"] for e in doc["experiments"]] == [1]
+    api.error("GET", summary, 400, "experiment", params={"run": run}, query={"experiment": "x"})
+    api.error("GET", summary, 404, "experiment", params={"run": run}, query={"experiment": 7})
+    api.error("GET", summary, 404, params={"run": "no-such-run"})
+
+    # Series: an experiment without the key is left out.
+    doc = api.call("GET", series, {"run": run}, query={"key": "loss"}, expect=200).json
+    assert doc["run"] == run and doc["key"] == "loss" and doc["method"] == "minmax"
+    assert doc["series"] == [{"experiment": 0, "total": 6, "steps": [0, 1, 2, 3, 4, 5],
+                              "times": [t0 + i for i in range(6)],
+                              "values": [1.0, "NaN", 0.5, "Infinity", 0.25, 0.125]}]
+    doc = api.call("GET", series, {"run": run}, query={"key": "loss", "min_step": 2, "max_step": 4,
+                                                       "experiments": "1,0"}, expect=200).json
+    assert [(s["experiment"], s["steps"], s["total"]) for s in doc["series"]] == [(0, [2, 3, 4], 3)]
+    doc = api.call("GET", series, {"run": run}, query={"key": "loss", "max_points": 3, "method": "lttb"},
+                   expect=200).json
+    s = doc["series"][0]
+    assert doc["method"] == "lttb" and s["total"] == 6 and 2 <= len(s["steps"]) <= 3
+    assert len(s["steps"]) == len(s["times"]) == len(s["values"]) and s["steps"][0] == 0 and s["steps"][-1] == 5
+    doc = api.call("GET", series, {"run": run}, query={"key": "eval/acc", "experiments": "1"}, expect=200).json
+    assert doc["series"] == []
+    doc = api.call("GET", series, {"run": run}, query={"key": "no-such-key"}, expect=200).json
+    assert doc["series"] == []
+    q = {"run": run}
+    api.error("GET", series, 400, "key", params=q)
+    api.error("GET", series, 400, "key", params=q, query={"key": ""})
+    api.error("GET", series, 400, "max_points", params=q, query={"key": "loss", "max_points": 1})
+    api.error("GET", series, 400, "max_points", params=q, query={"key": "loss", "max_points": 1000001})
+    api.error("GET", series, 400, "method", params=q, query={"key": "loss", "method": "mean"})
+    api.error("GET", series, 400, "min_step", params=q, query={"key": "loss", "min_step": "x"})
+    api.error("GET", series, 400, "max_step", params=q, query={"key": "loss", "max_step": "1.5"})
+    api.error("GET", series, 400, "experiments", params=q, query={"key": "loss", "experiments": "0,x"})
+    api.error("GET", series, 404, "experiments", params=q, query={"key": "loss", "experiments": "0,9"})
+    api.error("GET", series, 404, params={"run": "no-such-run"}, query={"key": "loss"})
+
+    # Stream errors.
+    api.error("GET", stream, 404, params={"run": "no-such-run"})
+    api.error("GET", stream, 400, "experiment", params=q, query={"experiment": "-1"})
+    api.error("GET", stream, 404, "experiment", params=q, query={"experiment": 2})
+    # Experiment 1 must not take another probe node's GPUs later.
+    api.call("POST", "/api/v1/runs/{run}/cancel", {"run": run}, expect=200)
+
+
+def test_artifacts_and_restore(api, finished_run):
+    node, run, a = probe_attempt(api, finished_run["snapshot"], 11, max_restarts=1)
+    register = "/api/v1/agents/{node}/attempts/{attempt}/artifacts"
+    listing = "/api/v1/runs/{run}/artifacts"
+    p = {"node": node, "attempt": a["attempt"]}
+    files = {}
+    for path, content in (("ckpt/model.pt", b"weights" * 100), ("ckpt/opt.pt", b"moments"),
+                          ("out/result.txt", b"accuracy 0.9\n")):
+        sha = hashlib.sha256(content).hexdigest()
+        api.call("PUT", "/api/v1/blobs/{sha256}", {"sha256": sha}, body=content, expect=201)
+        files[path] = {"path": path, "sha256": sha, "size": len(content)}
+    ckpt = [files["ckpt/model.pt"], dict(files["ckpt/opt.pt"], mode=0o600)]
+    r = api.call("POST", register, p, json_body={"kind": "checkpoint", "files": ckpt}, expect=200).json
+    assert r["recorded"] == 2
+    group = r["group"]
+    r = api.call("POST", register, p, json_body={"kind": "artifact", "files": [files["out/result.txt"]]},
+                 expect=200).json
+    assert r["recorded"] == 1 and r["group"] != group
+
+    doc = api.call("GET", listing, {"run": run}, expect=200).json
+    assert doc["run"] == run
+    rows = {(x["kind"], x["path"]): x for x in doc["artifacts"]}
+    assert set(rows) == {("checkpoint", "ckpt/model.pt"), ("checkpoint", "ckpt/opt.pt"),
+                         ("artifact", "out/result.txt")}
+    model = rows[("checkpoint", "ckpt/model.pt")]
+    assert model["experiment"] == 0 and model["attempt"] == 1 and model["group"] == group
+    assert model["mode"] == 0o644 and model["sha256"] == files["ckpt/model.pt"]["sha256"] and model["created_at"]
+    assert rows[("checkpoint", "ckpt/opt.pt")]["mode"] == 0o600
+    for kind, want in (("checkpoint", 2), ("artifact", 1), ("all", 3), ("", 3)):
+        doc = api.call("GET", listing, {"run": run}, query={"kind": kind}, expect=200).json
+        assert len(doc["artifacts"]) == want and all(kind in ("all", "", x["kind"]) for x in doc["artifacts"])
+    doc = api.call("GET", listing, {"run": run}, query={"experiment": 0, "kind": "checkpoint"}, expect=200).json
+    assert len(doc["artifacts"]) == 2
+    api.error("GET", listing, 400, "kind", params={"run": run}, query={"kind": "model"})
+    api.error("GET", listing, 400, "experiment", params={"run": run}, query={"experiment": "x"})
+    api.error("GET", listing, 404, "experiment", params={"run": run}, query={"experiment": 1})
+    api.error("GET", listing, 404, params={"run": "no-such-run"})
+
+    # Registration errors.
+    good = files["out/result.txt"]
+    for path in ("../escape", "/abs/path", "a//b", "a/./b", ""):
+        api.error("POST", register, 400, "files[0].path", params=p,
+                  json_body={"kind": "artifact", "files": [dict(good, path=path)]})
+    api.error("POST", register, 400, "files[1].size", params=p,
+              json_body={"kind": "artifact", "files": [good, dict(good, path="x", size=good["size"] + 1)]})
+    api.error("POST", register, 400, "files[0].size", params=p,
+              json_body={"kind": "artifact", "files": [dict(good, size=-1)]})
+    api.error("POST", register, 400, "files[0].mode", params=p,
+              json_body={"kind": "artifact", "files": [dict(good, mode=0o10000)]})
+    api.error("POST", register, 400, "files[0].sha256", params=p,
+              json_body={"kind": "artifact", "files": [dict(good, sha256="../../../etc/passwd")]})
+    err = api.error("POST", register, 409, "files[0].sha256", params=p,
+                    json_body={"kind": "artifact", "files": [dict(good, sha256="1" * 64)]})
+    assert err["code"] == "failed_precondition"
+    api.error("POST", register, 400, "files[0].extra", params=p,
+              json_body={"kind": "artifact", "files": [dict(good, extra=1)]})
+    api.error("POST", register, 400, "kind", params=p, json_body={"kind": "model", "files": [good]})
+    api.error("POST", register, 400, "kind", params=p, json_body={"files": [good]})
+    api.error("POST", register, 400, "files", params=p, json_body={"kind": "artifact", "files": []})
+    api.error("POST", register, 400, "files", params=p, json_body={"kind": "artifact"})
+    api.error("POST", register, 400, params=p, body=b'{"kind": ')
+    api.error("POST", register, 400, "attempt", params={"node": node, "attempt": "x"}, json_body={})
+    api.error("POST", register, 404, params={"node": node, "attempt": 987654},
+              json_body={"kind": "artifact", "files": [good]})
+    err = api.error("POST", register, 409, params={"node": "another-node", "attempt": a["attempt"]},
+                    json_body={"kind": "artifact", "files": [good]})
+    assert err["code"] == "failed_precondition"
+    api.error("POST", register, 413, params=p, body=b'{"x": "' + b"x" * (17 << 20) + b'"}')
+    assert len(api.call("GET", listing, {"run": run}, expect=200).json["artifacts"]) == 3
+
+    # The attempt is lost; the next one restores the newest checkpoint group.
+    sync = "/api/v1/agents/{node}/sync"
+    work = api.call("POST", sync, {"node": node}, json_body={"attempts": []}, expect=200).json
+    deadline = time.monotonic() + 30
+    while not work["assign"]:
+        assert time.monotonic() < deadline, work
+        work = api.call("POST", sync, {"node": node}, query={"wait_ms": 2000}, json_body={"attempts": []},
+                        expect=200).json
+    b = work["assign"][0]
+    assert b["run"] == run and b["number"] == 2 and b["attempt"] != a["attempt"]
+    want = [{"path": f["path"], "sha256": f["sha256"], "size": f["size"], "mode": f.get("mode", 0o644)} for f in ckpt]
+    assert sorted(b["restore"], key=lambda f: f["path"]) == want
 
 
 # --------------------------------------------------------------------------

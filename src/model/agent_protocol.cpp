@@ -120,10 +120,14 @@ Result<std::vector<AttemptReport>> ParseAttemptReports(const Json& body) {
 Json ToJson(const AgentWork& w) {
   Json assign = Json::array();
   for (const auto& a : w.assign) {
+    Json restore = Json::array();
+    for (const auto& f : a.restore)
+      restore.push_back(Json{{"path", f.path}, {"sha256", f.sha256}, {"size", f.size}, {"mode", f.mode}});
     assign.push_back(Json{{"attempt", a.attempt},   {"run", a.run},         {"experiment", a.experiment},
                           {"number", a.number},     {"script", a.script},   {"args", a.args},
                           {"snapshot", a.snapshot}, {"env", a.env},         {"python", a.python},
-                          {"grace_ms", a.grace_ms}, {"resources", ToJson(a.resources)}, {"gpus", a.gpus}});
+                          {"grace_ms", a.grace_ms}, {"resources", ToJson(a.resources)}, {"gpus", a.gpus},
+                          {"restore", restore}});
   }
   return Json{{"assign", assign}, {"cancel", w.cancel}, {"forget", w.forget}};
 }
@@ -146,6 +150,16 @@ Result<AgentWork> ParseAgentWork(const Json& j) {
       x.grace_ms = GetInt<int64_t>(a, "grace_ms");
       LATTICE_RETURN_IF_ERROR(ParseResources(a.at("resources"), "resources", &x.resources));
       x.gpus = GetInts<int>(a, "gpus");
+      if (a.contains("restore")) {
+        for (const auto& f : a.at("restore")) {
+          RestoreFile r;
+          r.path = f.at("path").get<std::string>();
+          r.sha256 = f.at("sha256").get<std::string>();
+          r.size = f.at("size").get<uint64_t>();
+          r.mode = f.at("mode").get<uint32_t>();
+          x.restore.push_back(std::move(r));
+        }
+      }
       w.assign.push_back(std::move(x));
     }
     w.cancel = GetInts<int64_t>(j, "cancel");

@@ -31,6 +31,15 @@ struct AttemptReport {
   std::string message;           // e.g. "could not start: python3: not found"
 };
 
+// A file to put into the attempt's LATTICE_CHECKPOINT_DIR before it starts:
+// the newest complete checkpoint of its experiment (blob sha256).
+struct RestoreFile {
+  std::string path;  // relative to the checkpoint directory
+  std::string sha256;
+  uint64_t size = 0;
+  uint32_t mode = 0644;
+};
+
 struct Assignment {
   int64_t attempt = 0;
   std::string run;
@@ -44,6 +53,7 @@ struct Assignment {
   int64_t grace_ms = -1;  // -1: the agent's default
   Resources resources;
   std::vector<int> gpus;
+  std::vector<RestoreFile> restore;
 };
 
 struct AgentWork {

@@ -165,6 +165,7 @@ TEST(AgentWork, RoundTrip_KeepsAssignmentsCancelsAndForgets) {
   a.grace_ms = 1500;
   a.resources = Resources{2, 1024, 2};
   a.gpus = {4, 6};
+  a.restore = {RestoreFile{"epoch=3/model.ckpt", std::string(64, 'd'), 5000, 0600}};
   w.assign.push_back(a);
   w.cancel = {7, 8};
   w.forget = {8};
@@ -186,6 +187,11 @@ TEST(AgentWork, RoundTrip_KeepsAssignmentsCancelsAndForgets) {
   EXPECT_EQ(b.resources.memory_bytes, 1024u);
   EXPECT_EQ(b.resources.gpus, 2);
   EXPECT_EQ(b.gpus, (std::vector<int>{4, 6}));
+  ASSERT_EQ(b.restore.size(), 1u);
+  EXPECT_EQ(b.restore[0].path, "epoch=3/model.ckpt");
+  EXPECT_EQ(b.restore[0].sha256, std::string(64, 'd'));
+  EXPECT_EQ(b.restore[0].size, 5000u);
+  EXPECT_EQ(b.restore[0].mode, 0600u);
   EXPECT_EQ(back->cancel, (std::vector<int64_t>{7, 8}));
   EXPECT_EQ(back->forget, (std::vector<int64_t>{8}));
   EXPECT_FALSE(back->empty());

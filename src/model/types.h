@@ -102,6 +102,26 @@ struct Attempt {
   std::optional<uint64_t> final_log_bytes;  // set when the agent reported the exit
 };
 
+// One file a run produced and Lattice keeps: an artifact (everything under
+// LATTICE_ARTIFACTS_DIR) or a checkpoint file (under LATTICE_CHECKPOINT_DIR).
+// The content is the blob named sha256. A path written again gets a new
+// record; the newest wins for downloads. Checkpoint files registered
+// together (one complete top-level entry of the directory) share `group`.
+struct ArtifactRecord {
+  int64_t id = 0;  // assigned by the store, increasing
+  std::string run;
+  int experiment = 0;
+  int64_t attempt = 0;     // attempt id
+  int attempt_number = 0;  // 1-based per experiment
+  std::string kind;        // "artifact" or "checkpoint"
+  std::string path;        // relative, '/'-separated, validated
+  std::string sha256;
+  uint64_t size = 0;
+  uint32_t mode = 0644;
+  int64_t group = 0;       // checkpoints: the id of the registration they came in
+  int64_t created_at_ms = 0;
+};
+
 struct Node {
   std::string id;
   std::string hostname;

@@ -1,8 +1,8 @@
 #include "server/api_service.h"
 
-#include <openssl/crypto.h>
+#include "server/api_util.h"
 
-#include <charconv>
+#include <openssl/crypto.h>
 
 #include "common/log.h"
 #include "model/codec.h"
@@ -12,47 +12,6 @@ namespace lattice {
 namespace {
 
 constexpr const char* kPrefix = "/api/v1/";
-
-std::vector<std::string> SplitPath(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) parts.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return parts;
-}
-
-net::HttpResponse JsonResponse(int status, const Json& body) {
-  net::HttpResponse r;
-  r.status = status;
-  r.body = body.dump();
-  return r;
-}
-
-template <typename T>
-Result<T> QueryNumber(const net::HttpRequest& req, const char* key, T fallback, T min, T max) {
-  auto it = req.query.find(key);
-  if (it == req.query.end() || it->second.empty()) return fallback;
-  T v{};
-  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < min || v > max)
-    return Error(ErrorCode::kInvalidArgument,
-                 std::string("query parameter '") + key + "' must be an integer from " + std::to_string(min) +
-                     " to " + std::to_string(max) + ", got '" + it->second + "'",
-                 key);
-  return v;
-}
-
-Result<int> ParseExperimentId(const std::string& s) {
-  int v = -1;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < 0)
-    return Error(ErrorCode::kInvalidArgument, "experiment id '" + s + "' is not a non-negative integer", "experiment");
-  return v;
-}
 
 // Where a log read starts: the experiment (path), the attempt (0: the
 // newest) and the byte offset (query); shared by long polls and streams.
@@ -72,37 +31,22 @@ Result<LogPosition> ParseLogPosition(const std::string& exp_id, const net::HttpR
 
 }  // namespace
 
-int HttpStatusFor(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kUnauthenticated: return 401;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kAlreadyExists: return 409;
-    case ErrorCode::kFailedPrecondition: return 409;
-    case ErrorCode::kResourceExhausted: return 413;
-    case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kDeadlineExceeded: return 504;
-    case ErrorCode::kIo:
-    case ErrorCode::kInternal: return 500;
-  }
-  return 500;
-}
-
-net::HttpResponse ErrorResponse(const Error& error) {
-  Json e{{"code", ErrorCodeName(error.code)}, {"message", error.message}};
-  if (!error.field.empty()) e["field"] = error.field;
-  return JsonResponse(HttpStatusFor(error.code), Json{{"error", e}});
-}
-
 struct ApiService::Waiter {
   std::shared_ptr<net::Exchange> exchange;
   std::unique_ptr<net::TimerHandle> timer;
   std::function<bool(bool)> try_answer;
 };
 
-ApiService::ApiService(Controller& controller, BlobStore& blobs, net::EventLoop& loop, const Clock& clock,
-                       ApiOptions options)
-    : controller_(controller), blobs_(blobs), loop_(loop), clock_(clock), options_(std::move(options)),
+ApiService::ApiService(Controller& controller, Store& store, BlobStore& blobs, metrics::MetricsStore& metrics,
+                       net::EventLoop& loop, const Clock& clock, ApiOptions options)
+    : controller_(controller),
+      blobs_(blobs),
+      blob_api_(blobs),
+      metrics_api_(controller, metrics),
+      artifact_api_(controller, store, blobs, clock),
+      loop_(loop),
+      clock_(clock),
+      options_(std::move(options)),
       rng_(std::random_device{}()) {}
 
 ApiService::~ApiService() = default;
@@ -187,6 +131,11 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       return not_allowed();
     }
     const std::string& name = p[1];
+    if (p.size() >= 3 && p[2] == "metrics") return metrics_api_.Handle(p, req, ex);
+    if (p.size() == 3 && p[2] == "artifacts") {
+      if (m != "GET") return not_allowed();
+      return artifact_api_.List(name, req, *ex);
+    }
     if (p.size() == 2) {
       if (m != "GET") return not_allowed();
       return ex->Respond(GetRun(name));
@@ -226,28 +175,7 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
     for (const auto& n : controller_.Nodes()) nodes.push_back(ToJson(n));
     return respond(Json{{"nodes", nodes}});
   }
-  if (p.size() == 2 && p[0] == "blobs") {
-    const std::string& sha = p[1];
-    if (!BlobStore::ValidName(sha))
-      return respond(Error(ErrorCode::kInvalidArgument, "blob name must be a lowercase hex SHA-256", "sha256"));
-    if (m == "HEAD" || m == "GET") {
-      if (!blobs_.Has(sha)) return respond(Error(ErrorCode::kNotFound, "no blob " + sha));
-      net::HttpResponse r;
-      r.content_type = "application/octet-stream";
-      if (m == "GET") {
-        auto data = blobs_.Get(sha);
-        if (!data.ok()) return respond(data.error());
-        r.body = std::move(data).value();
-      }
-      return ex->Respond(std::move(r));
-    }
-    if (m == "PUT") {
-      Status st = blobs_.Put(sha, req.body);
-      if (!st.ok()) return respond(st.error());
-      return respond(Json{{"sha256", sha}, {"bytes", req.body.size()}}, 201);
-    }
-    return not_allowed();
-  }
+  if (p.size() >= 1 && p[0] == "blobs") return blob_api_.Handle(p, req, *ex);
   if (p.size() >= 2 && p[0] == "agents") {
     if (p.size() == 2 && p[1] == "register") {
       if (m != "POST") return not_allowed();
@@ -271,12 +199,23 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       if (!st.ok()) return respond(st.error());
       return respond(Json::object());
     }
+    if (p.size() == 5 && p[2] == "attempts" && (p[4] == "points" || p[4] == "artifacts")) {
+      auto attempt = ParseAttemptId(p[3]);
+      if (!attempt.ok()) return respond(attempt.error());
+      if (p[4] == "points") {
+        if (m != "PUT") return not_allowed();
+        return metrics_api_.Ingest(node, *attempt, req, *ex);
+      }
+      if (m != "POST") return not_allowed();
+      if (req.body.size() > options_.max_json_bytes * 16)
+        return respond(Error(ErrorCode::kResourceExhausted, "artifact registration body too large"));
+      return artifact_api_.Register(node, *attempt, req, *ex);
+    }
     if (p.size() == 5 && p[2] == "attempts" && p[4] == "log") {
       if (m != "PUT") return not_allowed();
-      int64_t attempt = 0;
-      auto [ptr, ec] = std::from_chars(p[3].data(), p[3].data() + p[3].size(), attempt);
-      if (ec != std::errc() || ptr != p[3].data() + p[3].size())
-        return respond(Error(ErrorCode::kInvalidArgument, "attempt id '" + p[3] + "' is not an integer", "attempt"));
+      auto parsed = ParseAttemptId(p[3]);
+      if (!parsed.ok()) return respond(parsed.error());
+      const int64_t attempt = *parsed;
       auto offset = QueryNumber<uint64_t>(req, "offset", 0, 0, UINT64_MAX / 2);
       if (!offset.ok()) return respond(offset.error());
       auto length = controller_.AppendLog(node, attempt, *offset, req.body);
@@ -327,6 +266,7 @@ void ApiService::Sync(const std::string& node, const net::HttpRequest& req,
   auto try_answer = [this, node, reported, ex](bool final_try) {
     AgentWork work = controller_.PendingWork(node, reported);
     if (work.empty() && !final_try) return false;
+    if (!work.assign.empty()) artifact_api_.AddRestores(&work);
     controller_.Seen(node);
     ex->Respond(JsonResponse(200, ToJson(work)));
     return true;

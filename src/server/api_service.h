@@ -12,8 +12,12 @@
 #include <vector>
 
 #include "net/http_server.h"
+#include "server/api_util.h"
+#include "server/artifact_api.h"
+#include "server/blob_api.h"
 #include "server/blob_store.h"
 #include "server/controller.h"
+#include "server/metrics_api.h"
 
 namespace lattice {
 
@@ -25,14 +29,10 @@ struct ApiOptions {
   int64_t max_wait_ms = 30'000;
 };
 
-// Maps the error model onto HTTP: status and {"error":{code,message,field}}.
-net::HttpResponse ErrorResponse(const Error& error);
-int HttpStatusFor(ErrorCode code);
-
 class ApiService final {
  public:
-  ApiService(Controller& controller, BlobStore& blobs, net::EventLoop& loop, const Clock& clock,
-             ApiOptions options);
+  ApiService(Controller& controller, Store& store, BlobStore& blobs, metrics::MetricsStore& metrics,
+             net::EventLoop& loop, const Clock& clock, ApiOptions options);
   ~ApiService();
 
   void Handle(net::HttpRequest request, std::shared_ptr<net::Exchange> exchange);
@@ -68,6 +68,9 @@ class ApiService final {
 
   Controller& controller_;
   BlobStore& blobs_;
+  BlobApi blob_api_;
+  MetricsApi metrics_api_;
+  ArtifactApi artifact_api_;
   net::EventLoop& loop_;
   const Clock& clock_;
   const ApiOptions options_;

@@ -120,6 +120,7 @@ class ApiServiceTest : public ::testing::Test {
     store_ = std::move(s).value();
     ASSERT_TRUE(logs_.Init().ok());
     ASSERT_TRUE(blobs_.Init().ok());
+    ASSERT_TRUE(metrics_.Init().ok());
     // A real code archive: the server refuses blobs that are not one.
     ASSERT_TRUE(fs::MakeDirs(dir_ / "code").ok());
     ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "code" / "train.py", "print('hello')\n").ok());
@@ -139,7 +140,7 @@ class ApiServiceTest : public ::testing::Test {
     options.max_json_bytes = 4096;
     options.max_wait_ms = 30'000;
     api_.reset();
-    api_ = std::make_unique<ApiService>(*controller_, blobs_, loop_, clock_, options);
+    api_ = std::make_unique<ApiService>(*controller_, *store_, blobs_, metrics_, loop_, clock_, options);
   }
 
   std::shared_ptr<FakeExchange> Call(const std::string& method, const std::string& target, std::string body = "",
@@ -201,6 +202,7 @@ class ApiServiceTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   LogStore logs_{dir_ / "logs"};
   BlobStore blobs_{dir_ / "blobs"};
+  metrics::MetricsStore metrics_{dir_ / "metrics", metrics::MetricsStoreOptions{.fsync = false}};
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<ApiService> api_;
   std::string archive_, snapshot_;  // the code archive and its sha256

@@ -36,6 +36,14 @@ class FaultyStore final : public Store {
     return inner_->Commit(batch);
   }
   int SchemaVersion() override { return inner_->SchemaVersion(); }
+  Status AddArtifacts(std::vector<ArtifactRecord>* records) override { return inner_->AddArtifacts(records); }
+  Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& run, int experiment,
+                                                    const std::string& kind) override {
+    return inner_->ListArtifacts(run, experiment, kind);
+  }
+  Result<std::vector<ArtifactRecord>> LatestCheckpoint(const std::string& run, int experiment) override {
+    return inner_->LatestCheckpoint(run, experiment);
+  }
 
   int fail_commits = 0;
   int commits = 0;

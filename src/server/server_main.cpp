@@ -52,7 +52,8 @@ int RunServer(const ServerOptions& options) {
   if (!store.ok()) return fail(store.error());
   LogStore logs(server_dir / "logs");
   BlobStore blobs(server_dir / "blobs");
-  for (Status st : {logs.Init(), blobs.Init()})
+  metrics::MetricsStore metrics(server_dir / "metrics");
+  for (Status st : {logs.Init(), blobs.Init(), metrics.Init()})
     if (!st.ok()) return fail(st.error());
 
   SystemClock clock;
@@ -96,7 +97,7 @@ int RunServer(const ServerOptions& options) {
   if (!server.ok()) return fail(server.error());
   ApiOptions api_options;
   if (need_token) api_options.required_token = *token;
-  api = std::make_unique<ApiService>(controller, blobs, (*server)->Loop(), clock, api_options);
+  api = std::make_unique<ApiService>(controller, **store, blobs, metrics, (*server)->Loop(), clock, api_options);
   api_ptr = api.get();
 
   uint16_t port = (*server)->BoundPort();

@@ -2,6 +2,7 @@
 // hex digest of its archive bytes.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -9,5 +10,24 @@ namespace lattice::snapshot {
 
 // Lowercase hex SHA-256 of `data` (64 characters). Thread-safe.
 std::string Sha256Hex(std::string_view data);
+
+// SHA-256 over data that arrives in pieces (uploads, downloads, files too
+// large to hold). One instance per stream; not thread-safe.
+class Sha256Stream final {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void Update(std::string_view data);
+  // Lowercase hex digest; the stream starts over afterwards.
+  std::string FinishHex();
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  struct Ctx;
+  Ctx* ctx_;
+  uint64_t bytes_ = 0;
+};
 
 }  // namespace lattice::snapshot

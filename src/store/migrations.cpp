@@ -53,6 +53,33 @@ CREATE TABLE nodes (
       {"experiment parameters", R"SQL(
 ALTER TABLE experiments ADD COLUMN params TEXT NOT NULL DEFAULT '[]';
 )SQL"},
+      {"artifacts and checkpoints", R"SQL(
+CREATE TABLE artifacts (
+  id BIGINT PRIMARY KEY,
+  run TEXT NOT NULL REFERENCES runs(name),
+  experiment INTEGER NOT NULL,
+  attempt BIGINT NOT NULL,
+  attempt_number INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  path TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  mode INTEGER NOT NULL,
+  grp BIGINT NOT NULL,
+  created_at_ms BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX artifacts_version ON artifacts(attempt, kind, path, sha256);
+CREATE INDEX artifacts_by_experiment ON artifacts(run, experiment, kind, id);
+CREATE TABLE checkpoints (
+  id BIGINT PRIMARY KEY,
+  run TEXT NOT NULL REFERENCES runs(name),
+  experiment INTEGER NOT NULL,
+  attempt BIGINT NOT NULL,
+  files TEXT NOT NULL,
+  created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX checkpoints_by_experiment ON checkpoints(run, experiment, id);
+)SQL"},
   };
   return kMigrations;
 }

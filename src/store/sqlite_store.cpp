@@ -58,6 +58,9 @@ class SqliteStore final : public Store {
     exp_stmt_.reset();
     attempt_stmt_.reset();
     node_stmt_.reset();
+    artifact_insert_.reset();
+    artifact_max_.reset();
+    checkpoint_insert_.reset();
     sqlite3_close(db_);
   }
 
@@ -183,6 +186,116 @@ class SqliteStore final : public Store {
     return data;
   }
 
+  Status AddArtifacts(std::vector<ArtifactRecord>* records) override {
+    if (records->empty()) return OkStatus();
+    if (!artifact_insert_) {
+      artifact_insert_ = std::make_unique<Statement>(db_,
+          "INSERT INTO artifacts(id, run, experiment, attempt, attempt_number, kind, path, sha256, size, mode, grp, "
+          "created_at_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(attempt, kind, path, sha256) DO NOTHING");
+      artifact_max_ = std::make_unique<Statement>(db_, "SELECT COALESCE(MAX(id), 0) FROM artifacts");
+      checkpoint_insert_ = std::make_unique<Statement>(db_,
+          "INSERT INTO checkpoints(id, run, experiment, attempt, files, created_at_ms) "
+          "VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM checkpoints),?,?,?,?,?)");
+      if (!artifact_insert_->ok() || !artifact_max_->ok() || !checkpoint_insert_->ok())
+        return SqlError("preparing artifact statements");
+    }
+    LATTICE_RETURN_IF_ERROR(Exec("BEGIN"));
+    Status st = [&]() -> Status {
+      artifact_max_->Reset();
+      if (sqlite3_step(artifact_max_->get()) != SQLITE_ROW) return SqlError("reading artifact ids");
+      int64_t next = artifact_max_->Int(0) + 1;
+      const int64_t group = next;
+      for (ArtifactRecord& r : *records) {
+        r.id = next++;
+        r.group = group;
+        Statement& s = *artifact_insert_;
+        s.Reset();
+        s.Bind(1, r.id);
+        s.Bind(2, r.run);
+        s.Bind(3, static_cast<int64_t>(r.experiment));
+        s.Bind(4, r.attempt);
+        s.Bind(5, static_cast<int64_t>(r.attempt_number));
+        s.Bind(6, r.kind);
+        s.Bind(7, r.path);
+        s.Bind(8, r.sha256);
+        s.Bind(9, static_cast<int64_t>(r.size));
+        s.Bind(10, static_cast<int64_t>(r.mode));
+        s.Bind(11, r.group);
+        s.Bind(12, r.created_at_ms);
+        LATTICE_RETURN_IF_ERROR(Step(s, "recording artifact " + r.path));
+      }
+      if (records->front().kind == "checkpoint") {
+        Json files = Json::array();
+        for (const ArtifactRecord& r : *records)
+          files.push_back(Json{{"id", r.id}, {"path", r.path}, {"sha256", r.sha256}, {"size", r.size}, {"mode", r.mode}});
+        const ArtifactRecord& first = records->front();
+        Statement& c = *checkpoint_insert_;
+        c.Reset();
+        c.Bind(1, first.run);
+        c.Bind(2, static_cast<int64_t>(first.experiment));
+        c.Bind(3, first.attempt);
+        c.Bind(4, files.dump());
+        c.Bind(5, first.created_at_ms);
+        LATTICE_RETURN_IF_ERROR(Step(c, "recording a checkpoint of " + first.run));
+      }
+      return OkStatus();
+    }();
+    if (!st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    return Exec("COMMIT");
+  }
+
+  Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& run, int experiment,
+                                                    const std::string& kind) override {
+    Statement s(db_,
+                "SELECT id, run, experiment, attempt, attempt_number, kind, path, sha256, size, mode, grp, created_at_ms "
+                "FROM artifacts WHERE run = ? AND (? < 0 OR experiment = ?) AND (? = '' OR kind = ?) ORDER BY id");
+    if (!s.ok()) return SqlError("preparing the artifact query");
+    s.Bind(1, run);
+    s.Bind(2, static_cast<int64_t>(experiment));
+    s.Bind(3, static_cast<int64_t>(experiment));
+    s.Bind(4, kind);
+    s.Bind(5, kind);
+    return ReadArtifacts(s);
+  }
+
+  Result<std::vector<ArtifactRecord>> LatestCheckpoint(const std::string& run, int experiment) override {
+    Statement s(db_,
+                "SELECT attempt, files, created_at_ms, id FROM checkpoints WHERE run = ? AND experiment = ? "
+                "ORDER BY id DESC LIMIT 1");
+    if (!s.ok()) return SqlError("preparing the checkpoint query");
+    s.Bind(1, run);
+    s.Bind(2, static_cast<int64_t>(experiment));
+    std::vector<ArtifactRecord> out;
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return SqlError("reading the newest checkpoint");
+    auto files = ParseJson(s.Text(1), "checkpoint " + std::to_string(s.Int(3)) + " of " + run);
+    if (!files.ok()) return files.error();
+    try {
+      for (const Json& f : *files) {
+        ArtifactRecord r;
+        r.id = f.at("id").get<int64_t>();
+        r.run = run;
+        r.experiment = experiment;
+        r.attempt = s.Int(0);
+        r.kind = "checkpoint";
+        r.path = f.at("path").get<std::string>();
+        r.sha256 = f.at("sha256").get<std::string>();
+        r.size = f.at("size").get<uint64_t>();
+        r.mode = f.at("mode").get<uint32_t>();
+        r.group = s.Int(3);
+        r.created_at_ms = s.Int(2);
+        out.push_back(std::move(r));
+      }
+    } catch (const std::exception& e) {
+      return Error(ErrorCode::kInternal, "stored checkpoint of " + run + " has the wrong shape: " + e.what());
+    }
+    return out;
+  }
+
   Status Commit(const StoreBatch& batch) override {
     if (batch.empty()) return OkStatus();
     LATTICE_RETURN_IF_ERROR(Exec("BEGIN"));
@@ -266,6 +379,29 @@ class SqliteStore final : public Store {
     return OkStatus();
   }
 
+  Result<std::vector<ArtifactRecord>> ReadArtifacts(Statement& s) {
+    std::vector<ArtifactRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+      ArtifactRecord r;
+      r.id = s.Int(0);
+      r.run = s.Text(1);
+      r.experiment = static_cast<int>(s.Int(2));
+      r.attempt = s.Int(3);
+      r.attempt_number = static_cast<int>(s.Int(4));
+      r.kind = s.Text(5);
+      r.path = s.Text(6);
+      r.sha256 = s.Text(7);
+      r.size = static_cast<uint64_t>(s.Int(8));
+      r.mode = static_cast<uint32_t>(s.Int(9));
+      r.group = s.Int(10);
+      r.created_at_ms = s.Int(11);
+      out.push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return SqlError("reading artifacts");
+    return out;
+  }
+
   Status WriteExperiment(const std::string& run, const Experiment& e) {
     Statement& s = *exp_stmt_;
     s.Reset();
@@ -306,6 +442,7 @@ class SqliteStore final : public Store {
 
   sqlite3* db_;
   std::unique_ptr<Statement> run_stmt_, exp_stmt_, attempt_stmt_, node_stmt_;
+  std::unique_ptr<Statement> artifact_insert_, artifact_max_, checkpoint_insert_;
 };
 
 }  // namespace

@@ -463,5 +463,98 @@ TEST_F(SqliteStoreTest, StoredListsOfTheWrongShape_LoadFailsInsteadOfThrowing) {
   }
 }
 
+// --- artifacts ----------------------------------------------------------------------
+
+ArtifactRecord MakeArtifact(const std::string& kind, const std::string& path, char sha, int64_t attempt = 7) {
+  ArtifactRecord r;
+  r.run = "art";
+  r.experiment = 1;
+  r.attempt = attempt;
+  r.attempt_number = 2;
+  r.kind = kind;
+  r.path = path;
+  r.sha256 = std::string(64, sha);
+  r.size = 1234;
+  r.mode = 0640;
+  r.created_at_ms = 99;
+  return r;
+}
+
+TEST_F(SqliteStoreTest, Artifacts_SurviveReopenWithIdsAndOneGroupPerRegistration) {
+  StoreBatch b;
+  b.runs.push_back(MakeRun("art", 1, 2));
+  CommitOk(b);
+  std::vector<ArtifactRecord> first = {MakeArtifact("artifact", "model.pt", 'a'),
+                                       MakeArtifact("artifact", "dir/cm.json", 'b')};
+  ASSERT_TRUE(store_->AddArtifacts(&first).ok());
+  std::vector<ArtifactRecord> second = {MakeArtifact("checkpoint", "epoch=1.ckpt", 'c')};
+  ASSERT_TRUE(store_->AddArtifacts(&second).ok());
+  EXPECT_EQ(first[0].group, first[1].group);
+  EXPECT_NE(first[0].group, second[0].group);
+  Open();
+  auto all = store_->ListArtifacts("art", -1, "");
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[1].path, "dir/cm.json");
+  EXPECT_EQ((*all)[1].sha256, std::string(64, 'b'));
+  EXPECT_EQ((*all)[1].mode, 0640u);
+  EXPECT_EQ((*all)[1].size, 1234u);
+  EXPECT_EQ((*all)[1].attempt_number, 2);
+  EXPECT_EQ(store_->ListArtifacts("art", 1, "checkpoint")->size(), 1u);
+  EXPECT_EQ(store_->ListArtifacts("art", 0, "")->size(), 0u);
+}
+
+TEST_F(SqliteStoreTest, Artifacts_ARetriedRegistrationIsNotRecordedTwice) {
+  StoreBatch b;
+  b.runs.push_back(MakeRun("art", 1, 2));
+  CommitOk(b);
+  for (int i = 0; i < 2; ++i) {
+    std::vector<ArtifactRecord> r = {MakeArtifact("artifact", "model.pt", 'a')};
+    ASSERT_TRUE(store_->AddArtifacts(&r).ok());
+  }
+  std::vector<ArtifactRecord> rewritten = {MakeArtifact("artifact", "model.pt", 'd')};
+  ASSERT_TRUE(store_->AddArtifacts(&rewritten).ok());
+  EXPECT_EQ(store_->ListArtifacts("art", 1, "artifact")->size(), 2u);
+}
+
+TEST_F(SqliteStoreTest, LatestCheckpoint_HoldsEveryFileOfItsRegistrationEvenOnesListedBefore) {
+  StoreBatch b;
+  b.runs.push_back(MakeRun("art", 1, 2));
+  CommitOk(b);
+  std::vector<ArtifactRecord> first = {MakeArtifact("checkpoint", "step5/model.pt", 'a')};
+  ASSERT_TRUE(store_->AddArtifacts(&first).ok());
+  // The whole entry again, now that its second file is complete too.
+  std::vector<ArtifactRecord> whole = {MakeArtifact("checkpoint", "step5/model.pt", 'a'),
+                                       MakeArtifact("checkpoint", "step5/optim.pt", 'b')};
+  ASSERT_TRUE(store_->AddArtifacts(&whole).ok());
+  Open();
+  auto latest = store_->LatestCheckpoint("art", 1);
+  ASSERT_TRUE(latest.ok()) << latest.error().message;
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ((*latest)[0].path, "step5/model.pt");
+  EXPECT_EQ((*latest)[1].sha256, std::string(64, 'b'));
+  EXPECT_EQ(store_->ListArtifacts("art", 1, "checkpoint")->size(), 2u);  // each file version listed once
+}
+
+TEST_F(SqliteStoreTest, LatestCheckpoint_IsTheNewestRegistrationsFilesOnly) {
+  StoreBatch b;
+  b.runs.push_back(MakeRun("art", 1, 2));
+  CommitOk(b);
+  EXPECT_TRUE(store_->LatestCheckpoint("art", 1)->empty());
+  std::vector<ArtifactRecord> old = {MakeArtifact("checkpoint", "step1/model.pt", 'a'),
+                                     MakeArtifact("checkpoint", "step1/optim.pt", 'b')};
+  ASSERT_TRUE(store_->AddArtifacts(&old).ok());
+  std::vector<ArtifactRecord> artifact = {MakeArtifact("artifact", "late.txt", 'e')};
+  ASSERT_TRUE(store_->AddArtifacts(&artifact).ok());
+  std::vector<ArtifactRecord> newer = {MakeArtifact("checkpoint", "step2/model.pt", 'c', 8),
+                                       MakeArtifact("checkpoint", "step2/optim.pt", 'd', 8)};
+  ASSERT_TRUE(store_->AddArtifacts(&newer).ok());
+  auto latest = store_->LatestCheckpoint("art", 1);
+  ASSERT_TRUE(latest.ok());
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ((*latest)[0].path, "step2/model.pt");
+  EXPECT_EQ((*latest)[1].path, "step2/optim.pt");
+}
+
 }  // namespace
 }  // namespace lattice

@@ -35,6 +35,20 @@ class Store {
   // All or nothing.
   virtual Status Commit(const StoreBatch& batch) = 0;
   virtual int SchemaVersion() = 0;
+
+  // Artifacts and checkpoints (kept apart from the state above: they are
+  // only ever appended and are read by query, not loaded at start).
+  // Records the files of one registration in one transaction; ids and
+  // `group` are assigned here. A file equal to one stored before (same
+  // attempt, kind, path and sha256) is listed once, so a sender may retry.
+  // Checkpoint files registered together are also kept as one checkpoint
+  // (LatestCheckpoint gives back all of its files).
+  virtual Status AddArtifacts(std::vector<ArtifactRecord>* records) = 0;
+  // In id order; experiment < 0: all of the run's; kind "": both kinds.
+  virtual Result<std::vector<ArtifactRecord>> ListArtifacts(const std::string& run, int experiment,
+                                                            const std::string& kind) = 0;
+  // The files of the newest checkpoint registration of an experiment.
+  virtual Result<std::vector<ArtifactRecord>> LatestCheckpoint(const std::string& run, int experiment) = 0;
 };
 
 // Opens (creating if needed) a SQLite database in WAL mode and applies

@@ -1,0 +1,45 @@
+// Small helpers shared by the API's route handlers (api_service, blob_api,
+// metrics_api, artifact_api): JSON answers, query parameters, ids.
+#pragma once
+
+#include <charconv>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/result.h"
+#include "net/http_types.h"
+
+namespace lattice {
+
+// Maps the error model onto HTTP: status and {"error":{code,message,field}}.
+net::HttpResponse ErrorResponse(const Error& error);
+int HttpStatusFor(ErrorCode code);
+
+net::HttpResponse JsonResponse(int status, const Json& body);
+
+// "a//b/c" -> {"a", "b", "c"}.
+std::vector<std::string> SplitPath(const std::string& path);
+
+Result<int> ParseExperimentId(const std::string& s);
+Result<int64_t> ParseAttemptId(const std::string& s);
+
+// An integer query parameter within [min, max], or fallback when absent.
+template <typename T>
+Result<T> QueryNumber(const net::HttpRequest& req, const char* key, T fallback, T min, T max) {
+  auto it = req.query.find(key);
+  if (it == req.query.end() || it->second.empty()) return fallback;
+  T v{};
+  auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || p != it->second.data() + it->second.size() || v < min || v > max)
+    return Error(ErrorCode::kInvalidArgument,
+                 std::string("query parameter '") + key + "' must be an integer from " + std::to_string(min) +
+                     " to " + std::to_string(max) + ", got '" + it->second + "'",
+                 key);
+  return v;
+}
+
+// A JSON number, or "NaN" / "Infinity" / "-Infinity" (JSON has no literal).
+Json NumberToJson(double v);
+
+}  // namespace lattice
