@@ -10,18 +10,23 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
 
+#include "agent/collector.h"
 #include "agent/launcher.h"
 #include "common/fs.h"
+#include "common/safe_path.h"
+#include "metrics/points_codec.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
 #include "model/agent_protocol.h"
 #include "net/http_client.h"
+#include "snapshot/sha256.h"
 #include "snapshot/snapshot.h"
 
 namespace lattice::agent {
@@ -30,6 +35,9 @@ namespace {
 constexpr size_t kShipChunk = 4 << 20;
 constexpr int64_t kShutdownShipMs = 3000;
 constexpr int64_t kHeartbeatMs = 2000;
+constexpr int64_t kCollectEveryMs = 500;
+constexpr size_t kUploadChunk = 8 << 20;
+constexpr size_t kPointsPerFrame = 100'000;
 
 int64_t MonoMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -50,7 +58,31 @@ struct AttemptRecord {
   bool stop_requested = false;
   std::string message;
   std::thread reader;
+
+  // Metrics and files (the collector thread and the uploader).
+  std::unique_ptr<AttemptCollector> collector;
+  uint64_t points_captured = 0;  // bytes of whole frames in points.bin
+  uint64_t points_shipped = 0;   // bytes the server has acknowledged
+  bool collected_final = false;  // the collector's last pass is done
+  int uploads_pending = 0;       // files found and not yet uploaded
+  std::string upload_error;      // the last failure, for the log
+  int64_t exit_mono_ms = 0;
+  // The exit is reported once the last pass ran and its files are uploaded.
+  bool finalized = false;
+  // Uploaded checkpoint files by top-level entry: a checkpoint is registered
+  // with every file of its entry, so the newest registration is whole.
+  std::map<std::string, std::map<std::string, RestoreFile>> checkpoint_entries;
 };
+
+struct UploadJob {
+  std::shared_ptr<AttemptRecord> rec;
+  bool checkpoint = false;
+  ReadyFile file;
+};
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -86,6 +118,8 @@ std::string DefaultPython(const std::string& configured) {
   return "python3";
 }
 
+using SpoolFds = std::map<std::pair<int64_t, bool>, int>;  // (attempt, points) -> descriptor
+
 class Agent final {
  public:
   explicit Agent(AgentOptions options) : options_(std::move(options)) {}
@@ -98,8 +132,18 @@ class Agent final {
       return 1;
     }
     std::thread shipper([this] { ShipLoop(); });
+    std::thread collector([this] { CollectLoop(); });
+    std::thread uploader([this] { UploadLoop(); });
     SyncLoop();
     Shutdown();
+    {
+      std::lock_guard lock(mu_);
+      collecting_done_ = true;
+    }
+    cv_.notify_all();
+    upload_cv_.notify_all();
+    collector.join();
+    uploader.join();
     {
       std::lock_guard lock(mu_);
       shipping_done_ = true;
@@ -140,6 +184,11 @@ class Agent final {
     }
     python_ = DefaultPython(options_.default_python);
     inventory_ = DetectInventory(options_.inventory);
+    if (inventory_.gpu_source.rfind("nvml", 0) == 0) {
+      std::string why;
+      gpu_sampler_ = GpuSampler::Open(&why);
+      if (!gpu_sampler_) LOG_WARN(kLog, "no GPU metrics: " << why);
+    }
     RecoverSpool();
     return OkStatus();
   }
@@ -156,7 +205,7 @@ class Agent final {
       } catch (...) {
         continue;
       }
-      auto rec = std::make_unique<AttemptRecord>();
+      auto rec = std::make_shared<AttemptRecord>();
       rec->assignment.attempt = id;
       rec->dir = entry.path();
       struct stat st {};
@@ -175,9 +224,42 @@ class Agent final {
         rec->exited = true;
         rec->message = "the agent restarted while the attempt ran";
       }
+      rec->points_captured = RecoverPoints(rec->dir / "points.bin");
+      rec->exit_mono_ms = MonoMs();
+      rec->collector = MakeCollector(*rec, /*supervisor=*/-1, {});
+      if (auto state = fs::ReadFile(rec->dir / "collect.state"); state.ok()) {
+        if (auto j = ParseJson(*state, "collect.state"); j.ok()) rec->collector->Restore(*j);
+      }
       LOG_INFO(kLog, "recovered attempt " << id << " from the spool (" << rec->captured << " bytes of output)");
       attempts_[id] = std::move(rec);
     }
+  }
+
+  // Whole frames of a points spool (a torn last frame from a crash is cut off).
+  static uint64_t RecoverPoints(const std::filesystem::path& path) {
+    auto data = fs::ReadFile(path);
+    if (!data.ok()) return 0;
+    uint64_t whole = 0;
+    std::string_view rest(*data);
+    while (!rest.empty()) {
+      size_t n = metrics::WholeFramesPrefix(rest, rest.size());
+      if (n == 0) break;
+      whole += n;
+      rest.remove_prefix(n);
+    }
+    if (whole < data->size()) (void)!::truncate(path.c_str(), static_cast<off_t>(whole));
+    return whole;
+  }
+
+  std::unique_ptr<AttemptCollector> MakeCollector(const AttemptRecord& rec, pid_t supervisor, std::vector<int> gpus) {
+    CollectorPaths paths;
+    paths.metrics_file = rec.dir / "metrics.jsonl";
+    paths.workspace = rec.dir / "code";
+    paths.artifacts_dir = rec.dir / "artifacts";
+    paths.checkpoint_dir = rec.dir / "checkpoints";
+    CollectorOptions opts;
+    opts.system_interval_ms = options_.system_metrics_interval_ms;
+    return std::make_unique<AttemptCollector>(paths, supervisor, std::move(gpus), gpu_sampler_.get(), MonoMs(), opts);
   }
 
   net::HttpClient& Client() {
@@ -228,7 +310,7 @@ class Agent final {
       r.log_bytes = rec->captured;
       r.message = rec->message;
       if (rec->lost) r.state = ReportedState::kLost;
-      else if (rec->exited) {
+      else if (rec->exited && rec->finalized) {
         r.state = ReportedState::kExited;
         r.exit_code = rec->exit_code;
       } else r.state = ReportedState::kRunning;
@@ -293,11 +375,11 @@ class Agent final {
   }
 
   void Forget(int64_t id) {
-    std::unique_ptr<AttemptRecord> rec;
+    std::shared_ptr<AttemptRecord> rec;
     {
       std::lock_guard lock(mu_);
       auto it = attempts_.find(id);
-      if (it == attempts_.end() || !it->second->exited) return;
+      if (it == attempts_.end() || !it->second->exited || !it->second->finalized) return;
       rec = std::move(it->second);
       attempts_.erase(it);
     }
@@ -307,7 +389,7 @@ class Agent final {
 
   // Fetches the code (cached by hash), prepares the workspace and launches.
   void Start(const Assignment& a) {
-    auto rec = std::make_unique<AttemptRecord>();
+    auto rec = std::make_shared<AttemptRecord>();
     rec->assignment = a;
     rec->dir = options_.home / "attempts" / std::to_string(a.attempt);
     Status st = Prepare(*rec);
@@ -330,12 +412,18 @@ class Agent final {
       rec->exited = true;
       rec->exit_code = 127;
       rec->message = "could not start: " + launched.error().message;
+      rec->collected_final = rec->finalized = true;  // nothing ran, nothing to collect
       std::lock_guard lock(mu_);
       attempts_[a.attempt] = std::move(rec);
       cv_.notify_all();
       return;
     }
     rec->supervisor = launched->supervisor;
+    // Lines the agent wrote before the launch (a restored checkpoint) are
+    // already in the spool file.
+    struct stat spool_st {};
+    if (::fstat(spool_fd, &spool_st) == 0) rec->captured = static_cast<uint64_t>(spool_st.st_size);
+    rec->collector = MakeCollector(*rec, launched->supervisor, gpu_sampler_ ? a.gpus : std::vector<int>{});
     AttemptRecord* raw = rec.get();
     {
       std::lock_guard lock(mu_);
@@ -372,7 +460,52 @@ class Agent final {
     }
     snapshot::ExtractOptions extract;
     extract.expected_sha256 = a.snapshot;
-    return snapshot::ExtractSnapshot(*archive, rec.dir / "code", extract);
+    LATTICE_RETURN_IF_ERROR(snapshot::ExtractSnapshot(*archive, rec.dir / "code", extract));
+    return RestoreCheckpoint(rec);
+  }
+
+  // Puts the newest complete checkpoint of the experiment (the server's
+  // pick) into the new attempt's checkpoint directory, verified by hash,
+  // and says so at the top of the attempt's log.
+  Status RestoreCheckpoint(const AttemptRecord& rec) {
+    const auto& files = rec.assignment.restore;
+    if (files.empty()) return OkStatus();
+    int dirfd = ::open((rec.dir / "checkpoints").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return ErrnoError("opening the checkpoint directory", errno);
+    uint64_t bytes = 0;
+    Status st = OkStatus();
+    for (const RestoreFile& f : files) {
+      st = DownloadBlobTo(dirfd, f);
+      if (!st.ok()) break;
+      bytes += f.size;
+    }
+    ::close(dirfd);
+    if (!st.ok()) return st.error().Wrap("restoring checkpoint");
+    std::string note = "lattice: restored checkpoint " + files.front().path.substr(0, files.front().path.find('/')) +
+                       " (" + std::to_string(files.size()) + " file" + (files.size() == 1 ? "" : "s") + ", " +
+                       std::to_string(bytes) + " bytes) into LATTICE_CHECKPOINT_DIR\n";
+    return fs::WriteFileAtomic(rec.dir / "output.log", note, 0600);
+  }
+
+  Status DownloadBlobTo(int dirfd, const RestoreFile& f) {
+    LATTICE_ASSIGN_OR_RETURN(int fd, OpenBeneath(dirfd, f.path, O_WRONLY | O_CREAT | O_TRUNC,
+                                                 static_cast<mode_t>(f.mode & 0777), /*create_parents=*/true));
+    snapshot::Sha256Stream hash;
+    auto result = Client().Download(
+        Api("/blobs/" + f.sha256), 0,
+        [&](std::string_view chunk) {
+          hash.Update(chunk);
+          return fs::WriteAll(fd, chunk);
+        },
+        std::chrono::milliseconds(60000));
+    ::close(fd);
+    if (!result.ok()) return result.error().Wrap(f.path);
+    if (result->status != 200)
+      return Error(ErrorCode::kUnavailable, f.path + ": server answered " + std::to_string(result->status) + " " +
+                                                result->error_body);
+    if (std::string got = hash.FinishHex(); got != f.sha256)
+      return Error(ErrorCode::kUnavailable, f.path + ": downloaded content hashes to " + got + ", not " + f.sha256);
+    return OkStatus();
   }
 
   LaunchSpec BuildLaunchSpec(const AttemptRecord& rec) {
@@ -452,6 +585,7 @@ class Agent final {
       std::lock_guard lock(mu_);
       rec->exit_code = code;
       rec->exited = true;
+      rec->exit_mono_ms = MonoMs();
       report_pending_ = true;
     }
     cv_.notify_all();
@@ -460,13 +594,13 @@ class Agent final {
   // Ships spool bytes the server lacks, then reports exits; wakes on every
   // captured chunk so a line reaches the server within milliseconds.
   void ShipLoop() {
-    std::map<int64_t, int> fds;
+    SpoolFds fds;
     int64_t backoff_ms = 50;
     int64_t last_report_ms = MonoMs();
     while (true) {
       struct Job {
         int64_t id;
-        std::filesystem::path path;
+        bool points;  // points.bin, else output.log
         uint64_t from, to;
       };
       std::vector<Job> jobs;
@@ -478,11 +612,14 @@ class Agent final {
           if (shipping_done_) return true;
           if (report_pending_) return true;
           for (auto& [id, rec] : attempts_)
-            if (rec->shipped < rec->captured) return true;
+            if (rec->shipped < rec->captured || rec->points_shipped < rec->points_captured) return true;
           return false;
         });
-        for (auto& [id, rec] : attempts_)
-          if (rec->shipped < rec->captured) jobs.push_back({id, rec->dir / "output.log", rec->shipped, rec->captured});
+        for (auto& [id, rec] : attempts_) {
+          if (rec->shipped < rec->captured) jobs.push_back({id, false, rec->shipped, rec->captured});
+          if (rec->points_shipped < rec->points_captured)
+            jobs.push_back({id, true, rec->points_shipped, rec->points_captured});
+        }
         // Also a heartbeat that does not depend on the sync thread, which may
         // be busy downloading a large snapshot.
         report = report_pending_ || MonoMs() - last_report_ms >= kHeartbeatMs;
@@ -490,15 +627,20 @@ class Agent final {
       }
       bool failed = false;
       for (const Job& job : jobs) {
-        auto r = ShipRange(job.id, job.path, job.from, job.to, &fds);
+        std::filesystem::path path = options_.home / "attempts" / std::to_string(job.id) /
+                                     (job.points ? "points.bin" : "output.log");
+        auto r = ShipRange(job.id, job.points, path, job.from, job.to, &fds);
         if (!r.ok()) {
-          LOG_WARN(kLog, "shipping logs of attempt " << job.id << " failed: " << r.error().message);
+          LOG_WARN(kLog, "shipping " << (job.points ? "metrics" : "logs") << " of attempt " << job.id
+                                     << " failed: " << r.error().message);
           failed = true;
           break;
         }
         std::lock_guard lock(mu_);
         auto it = attempts_.find(job.id);
-        if (it != attempts_.end()) it->second->shipped = std::max(it->second->shipped, *r);
+        if (it == attempts_.end()) continue;
+        uint64_t& shipped = job.points ? it->second->points_shipped : it->second->shipped;
+        shipped = std::max(shipped, *r);
       }
       if (!failed && report) {
         {
@@ -524,7 +666,7 @@ class Agent final {
       // Close descriptors of attempts that are gone.
       std::lock_guard lock(mu_);
       for (auto it = fds.begin(); it != fds.end();) {
-        if (!attempts_.count(it->first)) {
+        if (!attempts_.count(it->first.first)) {
           ::close(it->second);
           it = fds.erase(it);
         } else {
@@ -536,16 +678,17 @@ class Agent final {
   }
 
   // Sends [from, to) in chunks; returns the server's length afterwards.
-  Result<uint64_t> ShipRange(int64_t id, const std::filesystem::path& path, uint64_t from, uint64_t to,
-                             std::map<int64_t, int>* fds) {
+  // Points go in whole frames (the server decodes each request).
+  Result<uint64_t> ShipRange(int64_t id, bool points, const std::filesystem::path& path, uint64_t from, uint64_t to,
+                             SpoolFds* fds) {
     int fd;
-    auto it = fds->find(id);
+    auto it = fds->find({id, points});
     if (it != fds->end()) {
       fd = it->second;
     } else {
       fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return ErrnoError("cannot open spool " + path.string(), errno);
-      (*fds)[id] = fd;
+      (*fds)[{id, points}] = fd;
     }
     uint64_t offset = from;
     std::string chunk;
@@ -555,9 +698,15 @@ class Agent final {
       ssize_t got = ::pread(fd, chunk.data(), n, static_cast<off_t>(offset));
       if (got <= 0) return ErrnoError("cannot read spool " + path.string(), errno);
       chunk.resize(static_cast<size_t>(got));
+      if (points) {
+        size_t whole = metrics::WholeFramesPrefix(chunk, chunk.size());
+        if (whole == 0) return Error(ErrorCode::kInternal, "points spool " + path.string() + " has a broken frame at byte " + std::to_string(offset));
+        chunk.resize(whole);
+      }
       net::ClientRequest req;
       req.method = "PUT";
-      req.target = Api("/agents/" + node_id_ + "/attempts/" + std::to_string(id) + "/log?offset=" + std::to_string(offset));
+      req.target = Api("/agents/" + node_id_ + "/attempts/" + std::to_string(id) + (points ? "/points" : "/log") +
+                       "?offset=" + std::to_string(offset));
       req.body = std::move(chunk);
       req.content_type = "application/octet-stream";
       req.timeout = std::chrono::milliseconds(30000);
@@ -576,7 +725,7 @@ class Agent final {
         continue;
       }
       if (resp.status == 404) {
-        LOG_WARN(kLog, "server does not know attempt " << id << "; dropping its output");
+        LOG_WARN(kLog, "server does not know attempt " << id << "; dropping its " << (points ? "metrics" : "output"));
         return to;
       }
       if (resp.status != 200 || !length)
@@ -584,6 +733,233 @@ class Agent final {
       offset = length->get<uint64_t>();
     }
     return offset;
+  }
+
+  // ---- metrics and files -----------------------------------------------------
+
+  // The collector thread: one pass over every attempt about twice a second,
+  // and a last one after an attempt exits.
+  void CollectLoop() {
+    for (;;) {
+      std::vector<std::shared_ptr<AttemptRecord>> todo;
+      std::vector<bool> exited;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(kCollectEveryMs), [&] { return collecting_done_; });
+        if (collecting_done_) return;
+        for (auto& [id, rec] : attempts_) {
+          if (rec->collector && !rec->collected_final) {
+            todo.push_back(rec);
+            exited.push_back(rec->exited);
+          }
+        }
+      }
+      for (size_t i = 0; i < todo.size(); ++i) CollectOnce(todo[i], exited[i]);
+    }
+  }
+
+  void CollectOnce(const std::shared_ptr<AttemptRecord>& rec, bool exited) {
+    CollectOutput out = rec->collector->Collect(MonoMs(), NowSeconds(), exited);
+    if (!out.points.empty()) AppendPoints(*rec, out.points);
+    for (const auto& w : out.warnings) AppendNote(*rec, "lattice: " + w + "\n");
+    (void)fs::WriteFileAtomic(rec->dir / "collect.state", rec->collector->State().dump(), 0600);
+    {
+      std::lock_guard lock(mu_);
+      for (auto [files, checkpoint] : {std::pair{&out.artifacts, false}, std::pair{&out.checkpoints, true}}) {
+        for (auto& f : *files) {
+          uploads_.push_back(UploadJob{rec, checkpoint, std::move(f)});
+          ++rec->uploads_pending;
+        }
+      }
+      if (exited) rec->collected_final = true;
+      MaybeFinalize(*rec);
+    }
+    upload_cv_.notify_all();
+    cv_.notify_all();
+  }
+
+  // Appends frames to points.bin; the shipper sends whole frames by offset.
+  void AppendPoints(AttemptRecord& rec, const std::vector<metrics::SeriesBatch>& points) {
+    std::string frames;
+    std::vector<metrics::SeriesBatch> part;
+    size_t in_part = 0;
+    for (const auto& series : points) {
+      for (size_t i = 0; i < series.points.size(); i += kPointsPerFrame) {
+        size_t n = std::min(kPointsPerFrame, series.points.size() - i);
+        part.push_back(metrics::SeriesBatch{series.key, {series.points.begin() + static_cast<ptrdiff_t>(i),
+                                                         series.points.begin() + static_cast<ptrdiff_t>(i + n)}});
+        in_part += n;
+        if (in_part >= kPointsPerFrame) {
+          metrics::AppendFrame(part, &frames);
+          part.clear();
+          in_part = 0;
+        }
+      }
+    }
+    if (!part.empty()) metrics::AppendFrame(part, &frames);
+    int fd = ::open((rec.dir / "points.bin").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    Status st = fd < 0 ? Status(ErrnoError("opening points.bin", errno)) : fs::WriteAll(fd, frames);
+    if (fd >= 0) ::close(fd);
+    if (!st.ok()) {
+      LOG_ERROR(kLog, "cannot spool metrics of attempt " << rec.assignment.attempt << ": " << st.error().message);
+      // A partial frame must not stay: the shipper reads whole frames only.
+      (void)!::truncate((rec.dir / "points.bin").c_str(), static_cast<off_t>(rec.points_captured));
+      return;
+    }
+    std::lock_guard lock(mu_);
+    rec.points_captured += frames.size();
+  }
+
+  // A line of Lattice's own in the experiment's log (appended atomically
+  // beside the ranks' output).
+  void AppendNote(AttemptRecord& rec, const std::string& line) {
+    std::lock_guard lock(mu_);
+    AppendNoteLocked(rec, line);
+  }
+  // Requires mu_ (which orders it with the shipper's view of `captured`).
+  void AppendNoteLocked(AttemptRecord& rec, const std::string& line) {
+    int fd = ::open((rec.dir / "output.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    Status st = fs::WriteAll(fd, line);
+    ::close(fd);
+    if (st.ok()) rec.captured += line.size();
+  }
+
+  // Requires mu_. The exit goes out once the last pass ran and its files are
+  // uploaded, or when that takes longer than --final-upload-timeout: a
+  // server that keeps refusing must not keep the experiment running forever.
+  void MaybeFinalize(AttemptRecord& rec) {
+    if (rec.finalized || !rec.collected_final) return;
+    bool late = rec.exit_mono_ms > 0 && MonoMs() - rec.exit_mono_ms > options_.final_upload_timeout_ms;
+    if (rec.uploads_pending > 0 && !late) return;
+    if (rec.uploads_pending > 0) {
+      AppendNoteLocked(rec, "lattice: the attempt ended with " + std::to_string(rec.uploads_pending) +
+                                " file(s) not uploaded yet; the agent keeps trying while it has them (last error: " +
+                                rec.upload_error + ")\n");
+    }
+    rec.finalized = true;
+    report_pending_ = true;
+  }
+
+  // The uploader thread: blobs first (resumable, deduplicated by hash), then
+  // the record that names them. A failure retries after a pause; a file
+  // that changed since it was found is dropped (its new version comes).
+  void UploadLoop() {
+    int64_t backoff_ms = 200;
+    for (;;) {
+      UploadJob job;
+      {
+        std::unique_lock lock(mu_);
+        upload_cv_.wait_for(lock, std::chrono::milliseconds(1000),
+                            [&] { return collecting_done_ || !uploads_.empty(); });
+        for (auto& [id, rec] : attempts_) MaybeFinalize(*rec);  // late ones
+        if (collecting_done_) return;
+        if (uploads_.empty()) continue;
+        job = uploads_.front();
+      }
+      Status st = Upload(job);
+      bool done = st.ok() || st.error().code == ErrorCode::kFailedPrecondition || st.error().code == ErrorCode::kNotFound ||
+                  st.error().code == ErrorCode::kInvalidArgument;
+      if (!st.ok()) {
+        std::string what = (job.checkpoint ? "checkpoints/" : "artifacts/") + job.file.relative_path;
+        if (done && st.error().code != ErrorCode::kFailedPrecondition)
+          AppendNote(*job.rec, "lattice: " + what + " was not kept: " + st.error().message + "\n");
+        else if (!done)
+          LOG_WARN(kLog, "uploading " << what << " of attempt " << job.rec->assignment.attempt << ": "
+                                      << st.error().message << " (will retry)");
+        std::lock_guard lock(mu_);
+        job.rec->upload_error = what + ": " + st.error().message;
+      }
+      if (!done) {
+        std::unique_lock lock(mu_);
+        upload_cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return collecting_done_; });
+        backoff_ms = std::min<int64_t>(backoff_ms * 2, 5000);
+        continue;
+      }
+      backoff_ms = 200;
+      std::lock_guard lock(mu_);
+      uploads_.pop_front();
+      --job.rec->uploads_pending;
+      MaybeFinalize(*job.rec);
+      cv_.notify_all();
+    }
+  }
+
+  Status Upload(const UploadJob& job) {
+    AttemptRecord& rec = *job.rec;
+    auto opened = job.checkpoint ? rec.collector->OpenCheckpoint(job.file) : rec.collector->OpenArtifact(job.file);
+    if (!opened.ok()) return opened.error();
+    int fd = *opened;
+    auto sha = UploadBlob(fd, job.file.size);
+    ::close(fd);
+    if (!sha.ok()) return sha.error();
+    Json files = Json::array();
+    RestoreFile me{job.file.relative_path, *sha, job.file.size, job.file.mode};
+    if (job.checkpoint) {
+      auto& entry = rec.checkpoint_entries[TopLevelEntry(job.file.relative_path)];
+      entry[me.path] = me;
+      for (const auto& [path, f] : entry)
+        files.push_back(Json{{"path", f.path}, {"sha256", f.sha256}, {"size", f.size}, {"mode", f.mode}});
+    } else {
+      files.push_back(Json{{"path", me.path}, {"sha256", me.sha256}, {"size", me.size}, {"mode", me.mode}});
+    }
+    auto r = PostJson("/agents/" + node_id_ + "/attempts/" + std::to_string(rec.assignment.attempt) + "/artifacts",
+                      Json{{"kind", job.checkpoint ? "checkpoint" : "artifact"}, {"files", files}},
+                      std::chrono::milliseconds(30000));
+    if (!r.ok()) return r.error();
+    return OkStatus();
+  }
+
+  // Uploads the file behind fd (size bytes) as a blob unless the server has
+  // it; resumes from what the server holds. Returns its sha256.
+  Result<std::string> UploadBlob(int fd, uint64_t size) {
+    snapshot::Sha256Stream hash;
+    std::string buf(kUploadChunk, '\0');
+    for (uint64_t at = 0; at < size;) {
+      ssize_t n = ::pread(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), size - at)),
+                          static_cast<off_t>(at));
+      if (n <= 0) return Error(ErrorCode::kFailedPrecondition, "the file shrank while it was read");
+      hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+      at += static_cast<uint64_t>(n);
+    }
+    const std::string sha = hash.FinishHex();
+    auto received = [](const net::HttpResponse& resp) -> std::optional<uint64_t> {
+      auto j = ParseJson(resp.body, "upload response");
+      if (!j.ok() || !j->is_object() || !j->contains("received") || !(*j)["received"].is_number_unsigned())
+        return std::nullopt;
+      return (*j)["received"].get<uint64_t>();
+    };
+    net::ClientRequest probe;
+    probe.target = Api("/blobs/" + sha + "/upload");
+    probe.timeout = std::chrono::milliseconds(30000);
+    LATTICE_ASSIGN_OR_RETURN(net::HttpResponse head, Client().Send(probe));
+    auto have = received(head);
+    if (head.status != 200 || !have)
+      return Error(ErrorCode::kUnavailable, "upload probe answered " + std::to_string(head.status) + ": " + head.body);
+    uint64_t offset = std::min(*have, size);
+    if (*have >= size && size > 0) return sha;  // deduplicated: the server has it
+    do {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kUploadChunk, size - offset));
+      std::string chunk(n, '\0');
+      if (n > 0 && ::pread(fd, chunk.data(), n, static_cast<off_t>(offset)) != static_cast<ssize_t>(n))
+        return Error(ErrorCode::kFailedPrecondition, "the file shrank while it was uploaded");
+      net::ClientRequest put;
+      put.method = "PUT";
+      put.target = Api("/blobs/" + sha + "?offset=" + std::to_string(offset) + "&total=" + std::to_string(size));
+      put.body = std::move(chunk);
+      put.content_type = "application/octet-stream";
+      put.timeout = std::chrono::milliseconds(60000);
+      LATTICE_ASSIGN_OR_RETURN(net::HttpResponse resp, Client().Send(put));
+      auto now = received(resp);
+      if ((resp.status == 200 || resp.status == 201 || resp.status == 409) && now) {
+        offset = *now;  // 409: the server has a different length; go on from there
+      } else if (resp.status == 400) {
+        return Error(ErrorCode::kInvalidArgument, "the server refused the upload: " + resp.body);
+      } else {
+        return Error(ErrorCode::kUnavailable, "upload answered " + std::to_string(resp.status) + ": " + resp.body);
+      }
+    } while (offset < size);
+    return sha;
   }
 
   void Shutdown() {
@@ -629,10 +1005,14 @@ class Agent final {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<int64_t, std::unique_ptr<AttemptRecord>> attempts_;  // guarded by mu_
+  std::map<int64_t, std::shared_ptr<AttemptRecord>> attempts_;  // guarded by mu_
   bool report_pending_ = false;                                 // guarded by mu_
   bool shipping_done_ = false;                                  // guarded by mu_
   std::atomic<int64_t> ship_deadline_ms_{INT64_MAX};
+  std::unique_ptr<GpuSampler> gpu_sampler_;  // null without NVML
+  std::condition_variable upload_cv_;
+  std::deque<UploadJob> uploads_;  // guarded by mu_
+  bool collecting_done_ = false;   // guarded by mu_
 };
 
 }  // namespace

@@ -27,6 +27,10 @@ struct AgentOptions {
   std::string node_id;  // empty: read from (or create in) home
   std::string default_python;  // empty: venv beside the binary, else python3
   int64_t default_grace_ms = 30'000;  // for runs that did not set --grace
+  int64_t system_metrics_interval_ms = 5000;  // CPU, memory and GPU samples; 0: off
+  // An exited attempt's exit is reported once its files are uploaded, or
+  // after this long.
+  int64_t final_upload_timeout_ms = 120'000;
 };
 
 // Runs until SIGTERM/SIGINT; returns the process exit code.
