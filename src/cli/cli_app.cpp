@@ -37,6 +37,8 @@ Examples:
   lattice status brave-otter-4821 --json
   lattice logs brave-otter-4821 --follow
   lattice cancel brave-otter-4821
+  lattice metrics brave-otter-4821 --sort val_acc:max --desc   # which learning rate won?
+  lattice artifacts brave-otter-4821 --download ./out
   lattice nodes
   lattice server stop
 State lives in $LATTICE_HOME (default ~/.lattice); $LATTICE_SERVER points at a remote server.
@@ -123,6 +125,30 @@ int Main(int argc, char** argv) {
   cancel->add_option("RUN[/EXP]", cancel_target, "run, or run/experiment")->required();
   cancel->footer("\nExamples:\n  lattice cancel brave-otter-4821\n  lattice cancel brave-otter-4821/0\n");
 
+  MetricsOptions mo;
+  auto* metrics = app.add_subcommand("metrics", "compare experiments by their metrics (last, min, max)");
+  metrics->add_option("RUN[/EXP]", mo.target, "run, or run/experiment")->required();
+  metrics->add_option("--key", mo.keys, "show this metric with last, min and max (repeatable; default: all)")
+      ->allow_extra_args(false);
+  metrics->add_option("--sort", mo.sort, "sort by KEY's last value, or KEY:min / KEY:max (ascending)");
+  metrics->add_flag("--desc", mo.descending, "with --sort: largest first");
+  metrics->footer("\nExamples:\n  lattice metrics brave-otter-4821\n"
+                  "  lattice metrics brave-otter-4821 --sort val_acc:max --desc   # which learning rate won?\n"
+                  "  lattice metrics brave-otter-4821 --key loss --key val_acc --sort loss\n"
+                  "  lattice metrics brave-otter-4821/2 --json\n"
+                  "Experiments without the sort key go last. NaN shows as nan, missing values as -.\n");
+
+  ArtifactsOptions aro;
+  auto* artifacts = app.add_subcommand("artifacts", "list or download the files experiments kept");
+  artifacts->add_option("RUN[/EXP]", aro.target, "run, or run/experiment")->required();
+  artifacts->add_option("--kind", aro.kind, "artifact (default), checkpoint or all")
+      ->check(CLI::IsMember({"artifact", "checkpoint", "all"}));
+  artifacts->add_option("--download", aro.download_dir,
+                        "write each file's newest version to DIR/EXP/PATH (checkpoints to DIR/EXP/checkpoints/PATH)");
+  artifacts->footer("\nExamples:\n  lattice artifacts brave-otter-4821\n"
+                    "  lattice artifacts brave-otter-4821/0 --kind all\n"
+                    "  lattice artifacts brave-otter-4821 --download ./results   # resumes, verifies sha256\n");
+
   auto* nodes = app.add_subcommand("nodes", "list the nodes and what they offer");
   nodes->footer("\nExamples:\n  lattice nodes --json\n");
 
@@ -139,7 +165,7 @@ int Main(int argc, char** argv) {
                  "  lattice server start\n  lattice server stop\n");
 
   agent::AgentOptions ao;
-  std::string agent_home, agent_memory, agent_grace;
+  std::string agent_home, agent_memory, agent_grace, agent_system_interval, agent_upload_timeout;
   auto* agent_cmd = app.add_subcommand("agent", "run an agent that offers this machine to a server");
   agent_cmd->add_option("--simulate-gpus", ao.inventory.simulate_gpus, "advertise N simulated GPUs")
       ->check(CLI::Range(0, 1024));
@@ -149,10 +175,15 @@ int Main(int argc, char** argv) {
   agent_cmd->add_option("--agent-home", agent_home, "agent state (default: $LATTICE_HOME/agent)");
   agent_cmd->add_option("--python", ao.default_python, "default Python for .py scripts");
   agent_cmd->add_option("--grace", agent_grace, "default time between SIGTERM and SIGKILL (default 30s)");
+  agent_cmd->add_option("--system-metrics-interval", agent_system_interval,
+                        "how often to record CPU, memory and GPU use of each experiment (default 5s; 0 turns it off)");
+  agent_cmd->add_option("--final-upload-timeout", agent_upload_timeout,
+                        "how long an exited experiment waits for its artifacts to upload before its exit is "
+                        "reported (default 2m)");
   agent_cmd->footer("\nExamples:\n  lattice agent --server http://10.0.0.1:8470\n"
                     "  lattice agent --server http://127.0.0.1:8470 --simulate-gpus 8\n");
 
-  for (CLI::App* sub : {run, status, logs, cancel, nodes, server, agent_cmd}) add_globals(sub);
+  for (CLI::App* sub : {run, status, logs, cancel, metrics, artifacts, nodes, server, agent_cmd}) add_globals(sub);
   for (CLI::App* sub : {server_start, server_stop}) sub->fallthrough();
   try {
     app.parse(argc, argv);
@@ -192,6 +223,8 @@ int Main(int argc, char** argv) {
       return LogsCommand(g, lo);
     }
     if (cancel->parsed()) return CancelCommand(g, cancel_target);
+    if (metrics->parsed()) return MetricsCommand(g, mo);
+    if (artifacts->parsed()) return ArtifactsCommand(g, aro);
     if (nodes->parsed()) return NodesCommand(g);
     if (server->parsed()) {
       if (server_start->parsed()) return ServerStartCommand(g);
@@ -220,6 +253,16 @@ int Main(int argc, char** argv) {
         auto ms = ParseDurationMs(agent_grace);
         if (!ms.ok()) return Fail(ms.error());
         ao.default_grace_ms = *ms;
+      }
+      if (!agent_system_interval.empty()) {
+        auto ms = agent_system_interval == "0" ? Result<int64_t>(0) : ParseDurationMs(agent_system_interval);
+        if (!ms.ok()) return Fail(ms.error());
+        ao.system_metrics_interval_ms = *ms;
+      }
+      if (!agent_upload_timeout.empty()) {
+        auto ms = ParseDurationMs(agent_upload_timeout);
+        if (!ms.ok()) return Fail(ms.error());
+        ao.final_upload_timeout_ms = *ms;
       }
       return agent::RunAgent(ao);
     }

@@ -52,11 +52,26 @@ struct LogsOptions {
   int attempt = 0;
 };
 
+struct MetricsOptions {
+  std::string target;             // RUN or RUN/EXP
+  std::vector<std::string> keys;  // --key, repeatable; empty: all
+  std::string sort;               // --sort KEY[:last|:min|:max]; empty: by experiment
+  bool descending = false;        // --desc
+};
+
+struct ArtifactsOptions {
+  std::string target;           // RUN or RUN/EXP
+  std::string kind = "artifact";  // artifact, checkpoint or all
+  std::string download_dir;     // --download DIR; empty: list only
+};
+
 int RunCommand(const GlobalOptions& g, const RunOptions& o);
 int StatusCommand(const GlobalOptions& g, const std::string& run);
 int LogsCommand(const GlobalOptions& g, const LogsOptions& o);
 int CancelCommand(const GlobalOptions& g, const std::string& target);
 int NodesCommand(const GlobalOptions& g);
+int MetricsCommand(const GlobalOptions& g, const MetricsOptions& o);
+int ArtifactsCommand(const GlobalOptions& g, const ArtifactsOptions& o);
 int ServerStartCommand(const GlobalOptions& g);
 int ServerStopCommand(const GlobalOptions& g);
 
