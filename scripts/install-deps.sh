@@ -2,7 +2,8 @@
 # Installs everything Lattice needs to build, run and test, idempotently:
 # Debian packages (when missing), and the project venv (.venv, made from
 # /usr/bin/python3 with --system-site-packages so it sees Debian's torch and
-# scikit-learn) with the pinned PyPI packages of requirements-dev.txt.
+# scikit-learn) with the pinned PyPI packages of requirements-dev.txt, and
+# the SDK (sdk/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,3 +41,11 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
+# The Python SDK (package `lattice`, standard library only) that training
+# scripts import; editable, so the venv always sees this checkout's copy.
+# --no-build-isolation: setuptools comes from Debian, nothing is downloaded.
+if ! .venv/bin/python -c "import lattice, sys; sys.exit(0 if lattice.__file__.startswith('$PWD/sdk/python') else 1)" 2>/dev/null; then
+  echo "install-deps: installing the Lattice SDK into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e sdk/python
+fi
+
