@@ -872,6 +872,9 @@ class Agent final {
       }
       if (!done) {
         std::unique_lock lock(mu_);
+        // To the back: one file the server refuses must not hold up the rest.
+        uploads_.push_back(std::move(uploads_.front()));
+        uploads_.pop_front();
         upload_cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return collecting_done_; });
         backoff_ms = std::min<int64_t>(backoff_ms * 2, 5000);
         continue;
