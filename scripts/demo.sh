@@ -2,8 +2,8 @@
 # Sets everything up and runs the main job on the embedded default: a local
 # server and agent (started in the background under $LATTICE_HOME), and a
 # real sweep (3 learning rates x 2 widths) of PyTorch training runs of
-# examples/digits/train.py, following their logs to the end and printing the
-# final state.
+# examples/digits/train.py, following their logs to the end, then the final
+# state, the metrics table sorted by test accuracy, and the kept artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +17,7 @@ lattice run --follow --name "$name" examples/digits/train.py --epochs 10 \
   --lr "[0.003, 0.01, 0.03]" --hidden "[32, 128]"
 echo "== lattice status $name"
 lattice status "$name"
+echo "== lattice metrics $name --key test_acc --key loss --sort test_acc:max --desc"
+lattice metrics "$name" --key test_acc --key loss --sort test_acc:max --desc
+echo "== lattice artifacts $name --kind all"
+lattice artifacts "$name" --kind all

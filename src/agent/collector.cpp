@@ -15,6 +15,11 @@ constexpr size_t kMaxEntriesPerSearch = 20'000;
 
 bool IsEventFileName(const std::string& name) { return name.find("tfevents") != std::string::npos; }
 
+bool IsTemporaryName(const std::string& relative_path) {
+  const std::string name = relative_path.substr(relative_path.rfind('/') + 1);
+  return name.empty() || name[0] == '.' || (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0);
+}
+
 void AddPoint(std::vector<metrics::SeriesBatch>* out, const std::string& key, metrics::Point p) {
   for (auto& s : *out) {
     if (s.key == key) {
@@ -163,6 +168,10 @@ CollectOutput AttemptCollector::Collect(int64_t mono_ms, double now, bool exited
     *ready = std::move(scan.ready);
     for (auto& w : scan.warnings) out.warnings.push_back(std::move(w));
   }
+  // A checkpoint written through a temporary name (".x", "x.tmp") and then
+  // renamed is complete only under its final name; one left behind by a
+  // crash is not a checkpoint.
+  std::erase_if(out.checkpoints, [](const ReadyFile& f) { return IsTemporaryName(f.relative_path); });
   if (exited) finished_ = true;
   return out;
 }
