@@ -7,9 +7,11 @@
 #
 # Uses a fresh temporary LATTICE_HOME, and stops the server under it and
 # removes it at the end, also on failure or interruption. Needs build/lattice
-# and build/bench/bare_beast_server (scripts/build.sh), .venv
-# (scripts/install-deps.sh) and wrk. LATTICE_BIN, BARE_BEAST_SERVER and
-# PYTHON override the paths.
+# and build/bench/{bare_beast_server,sched_bench,tfevents_bench,
+# metrics_store_bench} (scripts/build.sh), .venv (scripts/install-deps.sh:
+# torch, scikit-learn, tensorboard, mlflow-skinny, numpy) and wrk.
+# LATTICE_BIN, BARE_BEAST_SERVER, SCHED_BENCH, TFEVENTS_BENCH,
+# METRICS_STORE_BENCH and PYTHON override the paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +57,7 @@ BARE_BEAST_SERVER=$root/bin/bare_beast_server
 echo "lattice benchmarks${mode:+ (smoke)}: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
      "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
-for bench in submit_latency log_throughput api_throughput sweep_throughput; do
+for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead; do
   echo
   echo "== $bench =="
   out=$root/$bench.out
@@ -72,15 +74,29 @@ for bench in submit_latency log_throughput api_throughput sweep_throughput; do
   ((status == 0)) || failed+=("$bench")
 done
 
+# Event-file and JSON-lines readers against TensorBoard's (no server).
+echo
+echo "== tfevents_read =="
+if "$PYTHON" bench/tfevents_read.py "${mode[@]}" 2>&1 | tee "$root/tfevents_read.out"; then :; else failed+=("tfevents_read"); fi
+
 # The pure scheduler on a simulated cluster (C++, no server).
 SCHED_BENCH=$(realpath -m "${SCHED_BENCH:-build/bench/sched_bench}")
 echo
 echo "== sched_bench =="
 if "$SCHED_BENCH" "${mode[@]}" | tee "$root/sched_bench.out"; then :; else failed+=("sched_bench"); fi
 
+# The metrics store in-process: append with fsync, downsampled reads, decoding
+# (C++, no server; JSON lines, no targets line).
+METRICS_STORE_BENCH=$(realpath -m "${METRICS_STORE_BENCH:-build/bench/metrics_store_bench}")
+echo
+echo "== metrics_store_bench =="
+if "$METRICS_STORE_BENCH" "${mode[@]}" --dir "$root" | tee "$root/metrics_store_bench.out" &&
+   grep -q '"bench":"read"' "$root/metrics_store_bench.out"; then :; else failed+=("metrics_store_bench"); fi
+
 echo
 echo "== summary =="
-for bench in submit_latency log_throughput api_throughput sweep_throughput sched_bench; do
+for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead \
+             tfevents_read sched_bench; do
   grep -h '^target:' "$root/$bench.out" 2>/dev/null | sed "s/^target:/$bench:/" || true
 done
 if ((${#failed[@]})); then

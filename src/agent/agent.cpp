@@ -587,6 +587,7 @@ class Agent final {
       rec->exited = true;
       rec->exit_mono_ms = MonoMs();
       report_pending_ = true;
+      collect_now_ = true;  // the last pass, at once: the exit is reported after it
     }
     cv_.notify_all();
   }
@@ -745,8 +746,10 @@ class Agent final {
       std::vector<bool> exited;
       {
         std::unique_lock lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(kCollectEveryMs), [&] { return collecting_done_; });
+        cv_.wait_for(lock, std::chrono::milliseconds(kCollectEveryMs),
+                     [&] { return collecting_done_ || collect_now_; });
         if (collecting_done_) return;
+        collect_now_ = false;
         for (auto& [id, rec] : attempts_) {
           if (rec->collector && !rec->collected_final) {
             todo.push_back(rec);
@@ -1016,6 +1019,7 @@ class Agent final {
   std::condition_variable upload_cv_;
   std::deque<UploadJob> uploads_;  // guarded by mu_
   bool collecting_done_ = false;   // guarded by mu_
+  bool collect_now_ = false;       // guarded by mu_: an attempt exited
 };
 
 }  // namespace

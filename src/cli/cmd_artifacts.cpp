@@ -5,7 +5,6 @@
 // sha256 matched. Paths come from the server and are untrusted: they are
 // checked and opened beneath DIR only (common/safe_path.h).
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 #include "common/units.h"
 #include "net/http_client.h"
 #include "net/http_types.h"
+#include "snapshot/sha256.h"
 
 namespace lattice::cli {
 namespace {
@@ -50,39 +50,9 @@ class Fd {
   int fd_;
 };
 
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { Reset(); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  // Failures here mean allocation failure or a broken OpenSSL; a wrong digest
-  // would be worse than stopping.
-  void Reset() {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) std::abort();
-  }
-  void Update(std::string_view data) {
-    if (EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1) std::abort();
-  }
-  std::string Hex() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_, digest, &len) != 1) std::abort();
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out(2 * len, '\0');
-    for (unsigned int i = 0; i < len; ++i) {
-      out[2 * i] = kHex[digest[i] >> 4];
-      out[2 * i + 1] = kHex[digest[i] & 0xf];
-    }
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 // Feeds the first `length` bytes of fd to the hash (pread: the offset stays).
-Status HashPrefix(int fd, uint64_t length, Sha256* hash, const std::string& name) {
+Status HashPrefix(int fd, uint64_t length, snapshot::Sha256Stream* hash, const std::string& name) {
   std::string buf(kReadChunk, '\0');
   uint64_t done = 0;
   while (done < length) {
@@ -109,9 +79,9 @@ bool UpToDate(int dirfd, const PlannedDownload& d) {
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
       static_cast<uint64_t>(st.st_size) != d.entry.size)
     return false;
-  Sha256 hash;
+  snapshot::Sha256Stream hash;
   if (!HashPrefix(fd.get(), d.entry.size, &hash, d.destination).ok()) return false;
-  return hash.Hex() == d.entry.sha256;
+  return hash.FinishHex() == d.entry.sha256;
 }
 
 bool Transient(const Error& e) {
@@ -133,14 +103,14 @@ Result<bool> DownloadOne(net::HttpClient& http, const std::string& blobs, int di
   if (::fstat(part.get(), &st) != 0) return ErrnoError("stat " + d.partial, errno);
   if (!S_ISREG(st.st_mode)) return Error(ErrorCode::kIo, d.partial + " is not a regular file");
 
-  auto restart = [&](Sha256* hash, uint64_t* have) -> Status {
+  auto restart = [&](snapshot::Sha256Stream* hash, uint64_t* have) -> Status {
     if (::ftruncate(part.get(), 0) != 0) return ErrnoError("truncating " + d.partial, errno);
     if (::lseek(part.get(), 0, SEEK_SET) != 0) return ErrnoError("seeking in " + d.partial, errno);
     hash->Reset();
     *have = 0;
     return OkStatus();
   };
-  Sha256 hash;
+  snapshot::Sha256Stream hash;
   uint64_t have = static_cast<uint64_t>(st.st_size);
   if (have > e.size) {
     LATTICE_RETURN_IF_ERROR(restart(&hash, &have));
@@ -188,7 +158,7 @@ Result<bool> DownloadOne(net::HttpClient& http, const std::string& blobs, int di
                                        std::to_string(e.size) + " bytes listed");
   }
 
-  std::string got = hash.Hex();
+  std::string got = hash.FinishHex();
   if (got != e.sha256) {
     ::unlinkat(parent.get(), Base(d.partial).c_str(), 0);
     return Error(ErrorCode::kIo, "the content of " + what + " does not match its sha256 (expected " +

@@ -49,12 +49,16 @@ void Sha256Stream::Update(std::string_view data) {
   bytes_ += data.size();
 }
 
+void Sha256Stream::Reset() {
+  if (EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1) std::abort();
+  bytes_ = 0;
+}
+
 std::string Sha256Stream::FinishHex() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx_->md, digest, &len) != 1) std::abort();
-  if (EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) != 1) std::abort();
-  bytes_ = 0;
+  Reset();
   return Hex(digest, len);
 }
 

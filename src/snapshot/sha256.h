@@ -20,6 +20,8 @@ class Sha256Stream final {
   Sha256Stream(const Sha256Stream&) = delete;
   Sha256Stream& operator=(const Sha256Stream&) = delete;
   void Update(std::string_view data);
+  // Forgets what was fed so far.
+  void Reset();
   // Lowercase hex digest; the stream starts over afterwards.
   std::string FinishHex();
   uint64_t bytes() const { return bytes_; }
