@@ -33,13 +33,13 @@ net::HttpResponse ErrorResponse(const Error& error) {
   return JsonResponse(HttpStatusFor(error.code), Json{{"error", e}});
 }
 
-std::vector<std::string> SplitPath(const std::string& path) {
+std::vector<std::string> Split(const std::string& text, char separator) {
   std::vector<std::string> parts;
   size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) parts.push_back(path.substr(i, j - i));
+  while (i < text.size()) {
+    size_t j = text.find(separator, i);
+    if (j == std::string::npos) j = text.size();
+    if (j > i) parts.push_back(text.substr(i, j - i));
     i = j + 1;
   }
   return parts;

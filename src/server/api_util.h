@@ -18,8 +18,9 @@ int HttpStatusFor(ErrorCode code);
 
 net::HttpResponse JsonResponse(int status, const Json& body);
 
-// "a//b/c" -> {"a", "b", "c"}.
-std::vector<std::string> SplitPath(const std::string& path);
+// Split("a//b/c", '/') -> {"a", "b", "c"}: empty parts are dropped.
+std::vector<std::string> Split(const std::string& text, char separator);
+inline std::vector<std::string> SplitPath(const std::string& path) { return Split(path, '/'); }
 
 Result<int> ParseExperimentId(const std::string& s);
 Result<int64_t> ParseAttemptId(const std::string& s);

@@ -28,12 +28,7 @@ Result<std::vector<int>> QueryExperiments(const net::HttpRequest& req, const Run
     return out;
   }
   std::set<int> seen;
-  for (const std::string& part : SplitPath([&] {
-         std::string s = it->second;
-         for (char& c : s)
-           if (c == ',') c = '/';
-         return s;
-       }())) {
+  for (const std::string& part : Split(it->second, ',')) {
     auto parsed = ParseExperimentId(part);
     if (!parsed.ok()) return Error(ErrorCode::kInvalidArgument, parsed.error().message, "experiments");
     const int exp = *parsed;
