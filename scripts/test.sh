@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every test: C++ unit tests (plain and under
-# ASan+UBSan), end-to-end tests that drive the real binary, the Python
-# SDK's tests, a short run of
-# each fuzz target, and a smoke run of each benchmark. Exits non-zero if
-# anything fails.
+# ASan+UBSan), end-to-end tests that drive the real binary, the Python SDK's
+# tests, a short run of each fuzz target, and a smoke run of each benchmark.
+# Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

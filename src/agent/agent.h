@@ -1,13 +1,17 @@
 // The agent: registers this node with the server, long-polls it for work,
-// starts each attempt's rank through the launcher, captures its output into
-// an on-disk spool and ships it to the server, and reports exits. The spool
-// makes it restart-safe: after either side restarts, the agent resends from
-// the offset the server has, so no log byte is lost or duplicated.
+// starts each attempt's rank through the launcher (after restoring its
+// newest checkpoint), captures its output and its metrics into an on-disk
+// spool and ships them to the server, uploads its artifacts and checkpoints,
+// and reports exits. The spool makes it restart-safe: after either side
+// restarts, the agent resends from the offset the server has, so no log
+// byte or metric point is lost or duplicated.
 //
 // Threads: the sync thread (register, long poll, start/stop attempts), one
 // reader thread per running attempt (pipe -> spool, then reaps the
-// supervisor), and the shipper thread (spool -> server, exit reports).
-// Shared attempt state is guarded by Agent::mu_.
+// supervisor), the shipper thread (spools -> server, exit reports), the
+// collector thread (metrics files, event files, system metrics, complete
+// files: agent/collector) and the uploader thread (blobs, then their
+// records). Shared attempt state is guarded by Agent::mu_.
 #pragma once
 
 #include <filesystem>
