@@ -303,3 +303,38 @@ def test_lightning_trains_with_the_lattice_logger_and_its_tensorboard_logger(lat
     arts = api(lattice, f"/runs/{run}/artifacts?kind=all")["artifacts"]
     assert any(a["kind"] == "checkpoint" and a["path"].endswith(".ckpt") for a in arts), arts
     assert any("tfevents" in a["path"] for a in arts), arts
+
+
+def test_server_killed_while_metrics_and_a_large_artifact_flow_loses_and_doubles_nothing(lattice, script_dir):
+    # 3,000 points over ~3 s and a 40 MiB artifact written around a SIGKILL
+    # of the server and its restart: every point is there exactly once and
+    # the artifact arrives whole (the agent keeps both in its spool and
+    # resumes from what the restarted server has).
+    script = write_script(script_dir, "steady.py", (
+        "import json, os, time\n"
+        "a = os.environ['LATTICE_ARTIFACTS_DIR']\n"
+        "with open(os.environ['LATTICE_METRICS_FILE'], 'a') as f:\n"
+        "    for i in range(3000):\n"
+        "        f.write(json.dumps({'step': i, 'v': i}) + '\\n')\n"
+        "        if i % 100 == 0:\n"
+        "            f.flush(); time.sleep(0.1)\n"
+        "        if i == 1500:\n"
+        "            open(a + '/big.bin', 'wb').write(os.urandom(40 << 20))\n"))
+    run = run_name(lattice.run("run", script))
+    wait_for(lambda: metrics_of(lattice, run).get("v", {}).get("count", 0) > 300, timeout=30, what="some points")
+    os.kill(lattice.server_info()["pid"], signal.SIGKILL)
+    time.sleep(1.5)  # the script goes on; the agent keeps everything in its spool
+    lattice.run("server", "start")
+    lattice.wait_state(run, "succeeded", timeout=90)
+    m = metrics_of(lattice, run)["v"]
+    assert (m["count"], m["min"], m["max"], m["last"]) == (3000, 0, 2999, 2999)
+    series = api(lattice, f"/runs/{run}/metrics/series?key=v&max_points=5000")["series"][0]
+    assert series["values"] == list(range(3000))
+    big = [a for a in api(lattice, f"/runs/{run}/artifacts")["artifacts"] if a["path"] == "big.bin"]
+    assert len(big) == 1 and big[0]["size"] == 40 << 20
+    blob = lattice.home / "server" / "blobs" / "sha256" / big[0]["sha256"]
+    h = hashlib.sha256()
+    with open(blob, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    assert h.hexdigest() == big[0]["sha256"]
