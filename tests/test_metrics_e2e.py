@@ -338,3 +338,32 @@ def test_server_killed_while_metrics_and_a_large_artifact_flow_loses_and_doubles
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     assert h.hexdigest() == big[0]["sha256"]
+
+
+def test_agent_killed_while_metrics_flow_ships_every_point_once_after_it_restarts(lattice, script_dir):
+    script = write_script(script_dir, "steady2.py", (
+        "import json, os, time\n"
+        "with open(os.environ['LATTICE_METRICS_FILE'], 'a') as f:\n"
+        "    for i in range(100000):\n"
+        "        f.write(json.dumps({'step': i, 'v': i}) + '\\n')\n"
+        "        if i % 50 == 0:\n"
+        "            f.flush(); time.sleep(0.01)\n"))
+    run = run_name(lattice.run("run", script))
+    wait_for(lambda: metrics_of(lattice, run).get("v", {}).get("count", 0) > 500, timeout=30, what="some points")
+    os.kill(lattice.agent_pid(), signal.SIGKILL)  # the script dies with it, mid-stream
+    lattice.wait_state(run, "failed", timeout=20)
+    url = lattice.server_info()["url"]
+    agent = lattice.popen("--server", url, "agent", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # The new agent finds the old attempt's spool and ships what is left.
+        def settled():
+            a = metrics_of(lattice, run)["v"]["count"]
+            time.sleep(1.5)
+            return a == metrics_of(lattice, run)["v"]["count"] and a
+        n = wait_for(settled, timeout=30, what="the recovered points")
+        series = api(lattice, f"/runs/{run}/metrics/series?key=v&max_points=1000000")["series"][0]
+        assert series["values"] == list(range(n)), "a point lost or sent twice"
+        assert series["steps"] == list(range(n))
+    finally:
+        agent.terminate()
+        agent.wait(30)

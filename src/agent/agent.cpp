@@ -61,7 +61,8 @@ struct AttemptRecord {
 
   // Metrics and files (the collector thread and the uploader).
   std::unique_ptr<AttemptCollector> collector;
-  uint64_t points_captured = 0;  // bytes of whole frames in points.bin
+  uint64_t points_captured = 0;  // bytes of points.bin the shipper may send
+  uint64_t points_length_on_disk = 0;  // of points.bin as collect.state says (collector thread)
   uint64_t points_shipped = 0;   // bytes the server has acknowledged
   bool collected_final = false;  // the collector's last pass is done
   int uploads_pending = 0;       // files found and not yet uploaded
@@ -224,23 +225,29 @@ class Agent final {
         rec->exited = true;
         rec->message = "the agent restarted while the attempt ran";
       }
-      rec->points_captured = RecoverPoints(rec->dir / "points.bin");
       rec->exit_mono_ms = MonoMs();
       rec->collector = MakeCollector(*rec, /*supervisor=*/-1, {});
+      uint64_t saved_points = 0;
       if (auto state = fs::ReadFile(rec->dir / "collect.state"); state.ok()) {
-        if (auto j = ParseJson(*state, "collect.state"); j.ok()) rec->collector->Restore(*j);
+        if (auto j = ParseJson(*state, "collect.state"); j.ok() && j->is_object()) {
+          rec->collector->Restore(*j);
+          saved_points = j->value("points_length", uint64_t{0});
+        }
       }
+      rec->points_captured = rec->points_length_on_disk = RecoverPoints(rec->dir / "points.bin", saved_points);
       LOG_INFO(kLog, "recovered attempt " << id << " from the spool (" << rec->captured << " bytes of output)");
       attempts_[id] = std::move(rec);
     }
   }
 
-  // Whole frames of a points spool (a torn last frame from a crash is cut off).
-  static uint64_t RecoverPoints(const std::filesystem::path& path) {
+  // The points spool as the last saved collector state knew it: frames
+  // appended after that save (the agent died before it) are cut off, and
+  // the readers, restored to that state, collect those points again.
+  static uint64_t RecoverPoints(const std::filesystem::path& path, uint64_t saved_length) {
     auto data = fs::ReadFile(path);
     if (!data.ok()) return 0;
     uint64_t whole = 0;
-    std::string_view rest(*data);
+    std::string_view rest(std::string_view(*data).substr(0, std::min<uint64_t>(saved_length, data->size())));
     while (!rest.empty()) {
       size_t n = metrics::WholeFramesPrefix(rest, rest.size());
       if (n == 0) break;
@@ -763,11 +770,21 @@ class Agent final {
 
   void CollectOnce(const std::shared_ptr<AttemptRecord>& rec, bool exited) {
     CollectOutput out = rec->collector->Collect(MonoMs(), NowSeconds(), exited);
-    if (!out.points.empty()) AppendPoints(*rec, out.points);
+    // The frames are counted (and so shipped) only once the readers'
+    // positions that produced them are saved beside them: after an agent
+    // crash, a point is in the spool or still ahead of a reader, never both.
+    uint64_t points_length = rec->points_length_on_disk;
+    if (!out.points.empty()) points_length = AppendPoints(*rec, out.points);
+    Json state = rec->collector->State();
+    state["points_length"] = points_length;
+    // (If the save fails, the points still go: a crash before the next save
+    // may then send them twice, which beats losing them.)
+    (void)fs::WriteFileAtomic(rec->dir / "collect.state", state.dump(), 0600);
+    rec->points_length_on_disk = points_length;
     for (const auto& w : out.warnings) AppendNote(*rec, "lattice: " + w + "\n");
-    (void)fs::WriteFileAtomic(rec->dir / "collect.state", rec->collector->State().dump(), 0600);
     {
       std::lock_guard lock(mu_);
+      rec->points_captured = rec->points_length_on_disk;
       for (auto [files, checkpoint] : {std::pair{&out.artifacts, false}, std::pair{&out.checkpoints, true}}) {
         for (auto& f : *files) {
           uploads_.push_back(UploadJob{rec, checkpoint, std::move(f)});
@@ -781,8 +798,9 @@ class Agent final {
     cv_.notify_all();
   }
 
-  // Appends frames to points.bin; the shipper sends whole frames by offset.
-  void AppendPoints(AttemptRecord& rec, const std::vector<metrics::SeriesBatch>& points) {
+  // Appends frames to points.bin and returns its new length (the old one if
+  // the write failed); the shipper sends whole frames by offset.
+  uint64_t AppendPoints(AttemptRecord& rec, const std::vector<metrics::SeriesBatch>& points) {
     std::string frames;
     std::vector<metrics::SeriesBatch> part;
     size_t in_part = 0;
@@ -806,11 +824,10 @@ class Agent final {
     if (!st.ok()) {
       LOG_ERROR(kLog, "cannot spool metrics of attempt " << rec.assignment.attempt << ": " << st.error().message);
       // A partial frame must not stay: the shipper reads whole frames only.
-      (void)!::truncate((rec.dir / "points.bin").c_str(), static_cast<off_t>(rec.points_captured));
-      return;
+      (void)!::truncate((rec.dir / "points.bin").c_str(), static_cast<off_t>(rec.points_length_on_disk));
+      return rec.points_length_on_disk;
     }
-    std::lock_guard lock(mu_);
-    rec.points_captured += frames.size();
+    return rec.points_length_on_disk + frames.size();
   }
 
   // A line of Lattice's own in the experiment's log (appended atomically
