@@ -68,6 +68,13 @@ def verdict(value, op, target):
     return "PASS" if ok else "FAIL"
 
 
+def report_targets(targets, strict):
+    """Prints the "target:" line; the exit status: 3 when strict and a target
+    was missed (never in smoke mode, where nothing is judged), else 0."""
+    print("target: " + "; ".join(targets))
+    return 3 if strict and any(t.endswith("FAIL") for t in targets) else 0
+
+
 def finite_positive(*values):
     return all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values)
 

@@ -337,10 +337,7 @@ def main():
     read_ms = median(reads_by_method["minmax"][0])
     targets.append(f"read 1M -> 1,000 (minmax) <= {TARGET_READ_MS:.0f} ms: {read_ms:.2f} "
                    f"{verdict(read_ms, '<=', TARGET_READ_MS)}")
-    print("target: " + "; ".join(targets))
-    if a.strict and not a.smoke and any("FAIL" in t for t in targets):
-        return 3
-    return 0
+    return benchlib.report_targets(targets, a.strict)
 
 
 if __name__ == "__main__":

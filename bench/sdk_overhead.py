@@ -210,10 +210,7 @@ def main():
               f"(+{(median(wall['lattice-run']) - median(wall['sdk-noop'])) * 1e3:.0f} ms)")
         targets.append(f"lattice run --follow wall <= {TARGET_RATIO:.2f}x python train.py: {run_ratio:.4f} "
                        f"{verdict(run_ratio, '<=', TARGET_RATIO)}")
-    print("target: " + "; ".join(targets))
-    if a.strict and not a.smoke and any("FAIL" in t for t in targets):
-        return 3
-    return 0
+    return benchlib.report_targets(targets, a.strict)
 
 
 if __name__ == "__main__":

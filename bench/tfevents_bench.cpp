@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "metrics/jsonl.h"
@@ -36,31 +37,53 @@ double Seconds(std::chrono::steady_clock::time_point start) {
 
 const char* kTags[] = {"train/loss", "train/accuracy", "lr", "val/loss"};
 
+// Writes generated text to a file in 1 MiB pieces until about `target` bytes.
+class SizedWriter {
+ public:
+  SizedWriter(const std::string& path, double mb)
+      : f_(path, std::ios::binary | std::ios::trunc), target_(static_cast<uint64_t>(mb * 1e6)) {}
+  bool open() const { return static_cast<bool>(f_); }
+  bool full() const { return written_ + chunk_.size() >= target_; }
+  void Add(std::string_view data) {
+    chunk_.append(data);
+    if (chunk_.size() > (1 << 20)) Flush();
+  }
+  // Bytes written, or -1 on a write error.
+  int64_t Finish() {
+    Flush();
+    return f_.good() ? static_cast<int64_t>(written_) : -1;
+  }
+
+ private:
+  void Flush() {
+    f_.write(chunk_.data(), static_cast<std::streamsize>(chunk_.size()));
+    written_ += chunk_.size();
+    chunk_.clear();
+  }
+  std::ofstream f_;
+  const uint64_t target_;
+  uint64_t written_ = 0;
+  std::string chunk_;
+};
+
 int Write(const std::string& path, double mb) {
-  const auto target = static_cast<uint64_t>(mb * 1e6);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) {
+  SizedWriter out(path, mb);
+  if (!out.open()) {
     std::cerr << "cannot write " << path << "\n";
     return 1;
   }
-  std::string chunk = EncodeFileVersionRecord(1.7e9);
-  uint64_t written = 0, records = 1;
-  for (int64_t step = 0; written + chunk.size() < target; ++step) {
+  out.Add(EncodeFileVersionRecord(1.7e9));
+  uint64_t records = 1;
+  for (int64_t step = 0; !out.full(); ++step) {
     for (int t = 0; t < 4; ++t) {
       const double value = 1.0 / static_cast<double>(step + 1 + t);
-      chunk += EncodeScalarRecord(kTags[t], step, 1.7e9 + static_cast<double>(step) * 0.01, value, (step + t) % 2 == 1);
+      out.Add(EncodeScalarRecord(kTags[t], step, 1.7e9 + static_cast<double>(step) * 0.01, value, (step + t) % 2 == 1));
       ++records;
     }
-    if (chunk.size() > (1 << 20)) {
-      f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      written += chunk.size();
-      chunk.clear();
-    }
   }
-  f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-  written += chunk.size();
+  const int64_t written = out.Finish();
   std::cout << "{\"bytes\": " << written << ", \"records\": " << records << "}\n";
-  return f.good() ? 0 : 1;
+  return written >= 0 ? 0 : 1;
 }
 
 int Read(const std::string& path) {
@@ -81,27 +104,23 @@ int Read(const std::string& path) {
 }
 
 int JsonlWrite(const std::string& path, double mb) {
-  const auto target = static_cast<uint64_t>(mb * 1e6);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  std::string chunk;
-  uint64_t written = 0, lines = 0;
+  SizedWriter out(path, mb);
+  if (!out.open()) {
+    std::cerr << "cannot write " << path << "\n";
+    return 1;
+  }
+  uint64_t lines = 0;
   char line[256];
-  for (int64_t step = 0; written + chunk.size() < target; ++step) {
+  for (int64_t step = 0; !out.full(); ++step) {
     const int n = std::snprintf(line, sizeof line, "{\"step\": %lld, \"loss\": %.6f, \"acc\": %.5f, \"lr\": %.3g}\n",
                                 static_cast<long long>(step), 2.0 / static_cast<double>(step + 1),
                                 1.0 - 1.0 / static_cast<double>(step + 2), 1e-3);
-    chunk.append(line, static_cast<size_t>(n));
+    out.Add(std::string_view(line, static_cast<size_t>(n)));
     ++lines;
-    if (chunk.size() > (1 << 20)) {
-      f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-      written += chunk.size();
-      chunk.clear();
-    }
   }
-  f.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-  written += chunk.size();
+  const int64_t written = out.Finish();
   std::cout << "{\"bytes\": " << written << ", \"lines\": " << lines << "}\n";
-  return f.good() ? 0 : 1;
+  return written >= 0 ? 0 : 1;
 }
 
 int JsonlRead(const std::string& path) {
