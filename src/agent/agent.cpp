@@ -937,14 +937,10 @@ class Agent final {
   // it; resumes from what the server holds. Returns its sha256.
   Result<std::string> UploadBlob(int fd, uint64_t size) {
     snapshot::Sha256Stream hash;
-    std::string buf(kUploadChunk, '\0');
-    for (uint64_t at = 0; at < size;) {
-      ssize_t n = ::pread(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), size - at)),
-                          static_cast<off_t>(at));
-      if (n <= 0) return Error(ErrorCode::kFailedPrecondition, "the file shrank while it was read");
-      hash.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-      at += static_cast<uint64_t>(n);
-    }
+    // Any failure to read it means the file is not the version found ready:
+    // the upload is dropped (kFailedPrecondition) and its new version comes.
+    if (Status st = hash.UpdateFromFile(fd, size, "the file"); !st.ok())
+      return Error(ErrorCode::kFailedPrecondition, st.error().message);
     const std::string sha = hash.FinishHex();
     auto received = [](const net::HttpResponse& resp) -> std::optional<uint64_t> {
       auto j = ParseJson(resp.body, "upload response");

@@ -34,7 +34,6 @@ using namespace std::chrono_literals;
 constexpr auto kIdleTimeout = 60s;
 // Transfers cut short by the network are resumed this many more times.
 constexpr int kResumeRetries = 2;
-constexpr size_t kReadChunk = 1 << 20;
 
 class Fd {
  public:
@@ -50,23 +49,6 @@ class Fd {
   int fd_;
 };
 
-
-// Feeds the first `length` bytes of fd to the hash (pread: the offset stays).
-Status HashPrefix(int fd, uint64_t length, snapshot::Sha256Stream* hash, const std::string& name) {
-  std::string buf(kReadChunk, '\0');
-  uint64_t done = 0;
-  while (done < length) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
-    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("reading " + name, errno);
-    if (n == 0) return Error(ErrorCode::kIo, name + " shrank while being read");
-    hash->Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-    done += static_cast<uint64_t>(n);
-  }
-  return OkStatus();
-}
-
 std::string Parent(const std::string& rel) { return rel.substr(0, rel.rfind('/')); }
 std::string Base(const std::string& rel) { return rel.substr(rel.rfind('/') + 1); }
 
@@ -80,7 +62,7 @@ bool UpToDate(int dirfd, const PlannedDownload& d) {
       static_cast<uint64_t>(st.st_size) != d.entry.size)
     return false;
   snapshot::Sha256Stream hash;
-  if (!HashPrefix(fd.get(), d.entry.size, &hash, d.destination).ok()) return false;
+  if (!hash.UpdateFromFile(fd.get(), d.entry.size, d.destination).ok()) return false;
   return hash.FinishHex() == d.entry.sha256;
 }
 
@@ -115,7 +97,7 @@ Result<bool> DownloadOne(net::HttpClient& http, const std::string& blobs, int di
   if (have > e.size) {
     LATTICE_RETURN_IF_ERROR(restart(&hash, &have));
   } else {
-    LATTICE_RETURN_IF_ERROR(HashPrefix(part.get(), have, &hash, d.partial));
+    LATTICE_RETURN_IF_ERROR(hash.UpdateFromFile(part.get(), have, d.partial));
     if (::lseek(part.get(), static_cast<off_t>(have), SEEK_SET) < 0)
       return ErrnoError("seeking in " + d.partial, errno);
   }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <random>
 
@@ -26,6 +27,27 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  return out;
+}
+
+Result<std::string> ReadRange(const std::filesystem::path& path, uint64_t offset, size_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("cannot open " + path.string(), errno);
+  // Sized by what the file holds now, not by max_bytes: followers call this
+  // often for a few new bytes of a file that may grow later.
+  struct stat st {};
+  const uint64_t size = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : offset + max_bytes;
+  const size_t want = size > offset ? static_cast<size_t>(std::min<uint64_t>(size - offset, max_bytes)) : 0;
+  std::string out(want, '\0');
+  size_t got = 0;
+  while (got < want) {
+    ssize_t n = ::pread(fd, out.data() + got, want - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  out.resize(got);
   return out;
 }
 

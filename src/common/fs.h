@@ -9,6 +9,9 @@
 namespace lattice::fs {
 
 Result<std::string> ReadFile(const std::filesystem::path& path);
+// Up to max_bytes from offset on: fewer at the end of the file (or where a
+// read fails part-way); an error only when the file cannot be opened.
+Result<std::string> ReadRange(const std::filesystem::path& path, uint64_t offset, size_t max_bytes);
 // Writes to a temporary file in the same directory, fsyncs, renames over path.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data, int mode = 0644);
 Status MakeDirs(const std::filesystem::path& path, int mode = 0755);

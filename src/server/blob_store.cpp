@@ -85,20 +85,9 @@ Result<snapshot::Sha256Stream*> BlobStore::HashOf(const std::string& sha256, uin
     if (errno == ENOENT && size == 0) return h.get();
     return ErrnoError("reading partial upload " + sha256, errno);
   }
-  std::string buf(1 << 20, '\0');
-  uint64_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done)),
-                        static_cast<off_t>(done));
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      return ErrnoError("reading partial upload " + sha256, err);
-    }
-    h->Update(std::string_view(buf.data(), static_cast<size_t>(n)));
-    done += static_cast<uint64_t>(n);
-  }
+  Status st = h->UpdateFromFile(fd, size, "partial upload " + sha256);
   ::close(fd);
+  if (!st.ok()) return Error(ErrorCode::kIo, st.error().message);
   return h.get();
 }
 

@@ -73,20 +73,7 @@ Result<std::string> LogStore::Read(int64_t attempt, uint64_t offset, size_t max_
   uint64_t length = Length(attempt);
   if (offset >= length) return std::string();
   size_t n = static_cast<size_t>(std::min<uint64_t>(length - offset, max_bytes));
-  auto path = PathOf(attempt);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open log " + path.string(), errno);
-  std::string out(n, '\0');
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::pread(fd, out.data() + got, n - got, static_cast<off_t>(offset + got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += static_cast<size_t>(r);
-  }
-  ::close(fd);
-  out.resize(got);
-  return out;
+  return fs::ReadRange(PathOf(attempt), offset, n);
 }
 
 void LogStore::Close(int64_t attempt) {

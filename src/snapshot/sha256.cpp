@@ -2,6 +2,10 @@
 
 #include <openssl/evp.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 
 namespace lattice::snapshot {
@@ -47,6 +51,20 @@ Sha256Stream::~Sha256Stream() {
 void Sha256Stream::Update(std::string_view data) {
   if (EVP_DigestUpdate(ctx_->md, data.data(), data.size()) != 1) std::abort();
   bytes_ += data.size();
+}
+
+Status Sha256Stream::UpdateFromFile(int fd, uint64_t length, const std::string& name) {
+  std::string buf(static_cast<size_t>(std::min<uint64_t>(length, 1 << 20)), '\0');
+  for (uint64_t done = 0; done < length;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
+    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("reading " + name, errno);
+    if (n == 0) return Error(ErrorCode::kFailedPrecondition, name + " shrank while it was read");
+    Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    done += static_cast<uint64_t>(n);
+  }
+  return OkStatus();
 }
 
 void Sha256Stream::Reset() {

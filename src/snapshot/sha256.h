@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/result.h"
+
 namespace lattice::snapshot {
 
 // Lowercase hex SHA-256 of `data` (64 characters). Thread-safe.
@@ -20,6 +22,10 @@ class Sha256Stream final {
   Sha256Stream(const Sha256Stream&) = delete;
   Sha256Stream& operator=(const Sha256Stream&) = delete;
   void Update(std::string_view data);
+  // Feeds the first `length` bytes of the file behind fd (read with pread,
+  // so fd's offset stays). A read error is kIo; a file shorter than length
+  // is kFailedPrecondition ("<name> shrank while it was read").
+  Status UpdateFromFile(int fd, uint64_t length, const std::string& name);
   // Forgets what was fed so far.
   void Reset();
   // Lowercase hex digest; the stream starts over afterwards.
