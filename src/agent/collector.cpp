@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <system_error>
+
+#include "common/fs.h"
 
 namespace lattice::agent {
 namespace {
@@ -47,20 +51,10 @@ AttemptCollector::AttemptCollector(CollectorPaths paths, pid_t supervisor, std::
 }
 
 std::string AttemptCollector::ReadFrom(const std::filesystem::path& path, uint64_t* fed) const {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string buf(options_.max_read_per_pass, '\0');
-  size_t got = 0;
-  while (got < buf.size()) {
-    ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(*fed + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  buf.resize(got);
-  *fed += got;
-  return buf;
+  auto bytes = fs::ReadRange(path, *fed, options_.max_read_per_pass);
+  if (!bytes.ok()) return {};  // not written yet
+  *fed += bytes->size();
+  return std::move(bytes).value();
 }
 
 void AttemptCollector::Warn(std::string text, CollectOutput* out) { out->warnings.push_back(std::move(text)); }
@@ -156,12 +150,23 @@ CollectOutput AttemptCollector::Collect(int64_t mono_ms, double now, bool exited
     SampleSystem(mono_ms, now, &out);
   }
   // Files a process of the attempt still writes are not complete; once the
-  // attempt has exited nothing is open any more.
-  OpenForWrite busy = exited || pids_.empty() ? NothingOpenForWrite() : OpenForWriteIn(FilesOpenForWriting(pids_));
-  if (!exited && processes_ && pids_.empty()) {
-    // No sample yet (the interval is long or off): find the processes now.
-    auto sample = processes_->Sample(mono_ms);
-    if (sample.ok()) busy = OpenForWriteIn(FilesOpenForWriting(sample->pids));
+  // attempt has exited nothing is open any more. Which files are open is
+  // looked up in /proc only when a scan finds a candidate, once per pass.
+  OpenForWrite busy = NothingOpenForWrite();
+  if (!exited) {
+    auto open = std::make_shared<std::optional<OpenForWrite>>();
+    busy = [this, open, mono_ms](dev_t dev, ino_t ino) {
+      if (!*open) {
+        std::vector<pid_t> pids = pids_;
+        if (pids.empty() && processes_) {
+          // No sample yet (the interval is long or off): find the processes now.
+          auto sample = processes_->Sample(mono_ms);
+          if (sample.ok()) pids = sample->pids;
+        }
+        *open = pids.empty() ? NothingOpenForWrite() : OpenForWriteIn(FilesOpenForWriting(pids));
+      }
+      return (**open)(dev, ino);
+    };
   }
   for (auto [watch, ready] : {std::pair{&artifacts_, &out.artifacts}, std::pair{&checkpoints_, &out.checkpoints}}) {
     ScanResult scan = exited ? watch->ScanFinal(busy, mono_ms) : watch->Scan(busy, mono_ms);

@@ -302,9 +302,10 @@ void DirectoryWatch::WalkDirectory(Walk& walk, int dirfd, const std::string& pre
       continue;  // first sight: wait for a second scan
     }
     if (!stable) continue;
-    if (walk.busy && walk.busy(st.st_dev, st.st_ino)) continue;
     auto done = returned_.find(rel);
     if (done != returned_.end() && done->second == version) continue;
+    // Last: asking which files are open costs a walk over /proc.
+    if (walk.busy && walk.busy(st.st_dev, st.st_ino)) continue;
     returned_[rel] = version;
     walk.result.ready.push_back(ReadyFile{rel, version.size, version.mtime_ns,
                                           static_cast<uint32_t>(st.st_mode & 07777), st.st_dev, st.st_ino});
