@@ -40,6 +40,19 @@ class ScopedUmask final {
   mode_t old_;
 };
 
+TEST(ReadRange, GivesUpToMaxBytesFromTheOffsetAndFewerAtTheEnd) {
+  TempDir dir;
+  auto path = dir.path() / "f";
+  ASSERT_TRUE(fs::WriteFileAtomic(path, "0123456789").ok());
+  EXPECT_EQ(*fs::ReadRange(path, 2, 3), "234");
+  EXPECT_EQ(*fs::ReadRange(path, 7, 100), "789");
+  EXPECT_EQ(*fs::ReadRange(path, 10, 5), "");
+  EXPECT_EQ(*fs::ReadRange(path, 50, 5), "");
+  auto missing = fs::ReadRange(dir.path() / "none", 0, 5);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.error().message, HasSubstr("none"));
+}
+
 TEST(WriteFileAtomic, NewFile_HasContentAndNoTempLeft) {
   TempDir dir;
   auto path = dir / "a.json";
