@@ -12,7 +12,7 @@ PACKAGES=(
   libboost-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libarchive-dev libzstd-dev libssl-dev
   libgtest-dev libgmock-dev libyaml-cpp-dev
   clang-14 libclang-rt-14-dev
-  python3 python3-venv python3-pip python3-torch python3-sklearn
+  python3 python3-venv python3-pip python3-setuptools python3-wheel python3-torch python3-sklearn
   wrk procps iproute2 curl
 )
 
