@@ -1,11 +1,15 @@
 // Helpers shared by the unit tests of the layers (header only, so no layer
-// library carries test code): a temporary directory removed on destruction.
+// library carries test code): a temporary directory removed on destruction,
+// and where the tests find the project venv and the local test wheels.
 #pragma once
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <system_error>
 
@@ -37,5 +41,34 @@ class TempDir final {
  private:
   std::filesystem::path path_;
 };
+
+// The wheels of tests/wheels/requirements.txt, which scripts/install-deps.sh
+// downloads: $LATTICE_TEST_WHEELS, else ~/.cache/lattice/test-wheels.
+inline std::filesystem::path TestWheelsDir() {
+  if (const char* dir = ::getenv("LATTICE_TEST_WHEELS"); dir && *dir) return dir;
+  const char* home = ::getenv("HOME");
+  return std::filesystem::path(home && *home ? home : "/") / ".cache" / "lattice" / "test-wheels";
+}
+
+// <repo>/.venv/bin/<name> of the checkout the test binary was built in
+// (found above the binary, as the agent finds the venv), or empty.
+inline std::filesystem::path ProjectVenvBin(const std::string& name) {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+    const auto bin = dir / ".venv" / "bin" / name;
+    if (::access(bin.c_str(), X_OK) == 0) return bin;
+  }
+  return {};
+}
+
+// n pseudo-random bytes, the same for the same seed (incompressible test data).
+inline std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>(rng());
+  return out;
+}
 
 }  // namespace lattice::testing
