@@ -647,10 +647,21 @@ def test_cli_submission_and_run_documents(api, cli, finished_run):
     assert doc["resources"] == {"cpus": 1, "memory_bytes": 0, "gpus": 0}
     assert exp["id"] == "0" and exp["exit_code"] == 0 and exp["attempts"] == 1 and exp["restarts"] == 0
     assert exp["node"] and exp["started_at"] and exp["ended_at"] and exp["gpus"] == []
-    # The snapshot the CLI uploaded is a zstd archive stored under its hash.
+    # The snapshot the CLI uploaded is a manifest stored under its hash, and
+    # the server has every chunk it lists (tests/test_snapshot_e2e.py has more).
     r = api.call("GET", "/api/v1/blobs/{sha256}", {"sha256": doc["snapshot"]}, expect=200)
     assert hashlib.sha256(r.body).hexdigest() == doc["snapshot"]
-    assert r.body[:4] == b"\x28\xb5\x2f\xfd"
+    assert r.body.startswith(b"lattice-snapshot-v2\n")
+    chunks = [line.split()[0] for line in r.body.decode().splitlines()[4:]]
+    absent = "f" * 64
+    r = api.call("POST", "/api/v1/blobs/missing", json_body={"sha256": chunks + [absent]}, expect=200)
+    assert r.json == {"missing": [absent]}
+    api.error("POST", "/api/v1/blobs/missing", 413, "sha256", json_body={"sha256": [absent] * 100_001})
+    content = b"one blob of a batch\n"
+    batch = hashlib.sha256(content).hexdigest().encode() + b" %d\n" % len(content) + content
+    r = api.call("POST", "/api/v1/blobs/batch", body=batch, expect=201)
+    assert r.json == {"blobs": 1, "bytes": len(content), "new": 1}
+    assert api.oversized("POST", "/api/v1/blobs/batch").status == 413
     api.call("HEAD", "/api/v1/blobs/{sha256}", {"sha256": doc["snapshot"]}, expect=200)
     runs = api.call("GET", "/api/v1/runs", expect=200).json["runs"]
     row = next(r for r in runs if r["name"] == name)

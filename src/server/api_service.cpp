@@ -110,15 +110,9 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
                                "snapshot " + request->spec.snapshot + " was not uploaded; PUT it to /api/v1/blobs/ first",
                                "snapshot"));
         if (!validated_snapshots_.count(request->spec.snapshot)) {
-          // Refuse a bad archive once, here, rather than on every attempt.
-          auto archive = blobs_.Get(request->spec.snapshot);
-          if (!archive.ok()) return respond(archive.error());
-          auto info = snapshot::InspectSnapshot(*archive);
-          if (!info.ok())
-            return respond(Error(ErrorCode::kInvalidArgument,
-                                 "snapshot " + request->spec.snapshot + " is not a valid code archive: " +
-                                     info.error().message,
-                                 "snapshot"));
+          // Refuse a bad snapshot once, here, rather than on every attempt.
+          Status valid = ValidateSnapshot(request->spec.snapshot);
+          if (!valid.ok()) return respond(valid.error());
           validated_snapshots_.insert(request->spec.snapshot);
         }
         auto run = controller_.Submit(std::move(request).value(), rng_);
@@ -233,6 +227,38 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
     }
   }
   ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no such endpoint: " + m + " " + req.path)));
+}
+
+Status ApiService::ValidateSnapshot(const std::string& sha) {
+  auto invalid = [&](const std::string& why) {
+    return Error(ErrorCode::kInvalidArgument, "snapshot " + sha + " is not a valid code archive: " + why, "snapshot");
+  };
+  // A manifest of the most chunks one may list is about 8 MB; a larger blob
+  // is something else, and need not be read to say so.
+  LATTICE_ASSIGN_OR_RETURN(uint64_t size, blobs_.Size(sha));
+  if (size > (16u << 20)) return invalid("a blob of " + HumanBytes(size) + " is not a snapshot manifest");
+  LATTICE_ASSIGN_OR_RETURN(std::string text, blobs_.Get(sha));
+  auto manifest = snapshot::ParseManifest(text);
+  if (!manifest.ok()) return invalid(manifest.error().message);
+  std::vector<std::string> missing;
+  const std::vector<std::string> chunks = manifest->DistinctChunks();
+  for (const std::string& chunk : chunks) {
+    if (!blobs_.Has(chunk)) missing.push_back(chunk);
+  }
+  if (!missing.empty()) {
+    std::string names;
+    for (size_t i = 0; i < missing.size() && i < 3; ++i) names += (i ? ", " : "") + missing[i];
+    if (missing.size() > 3) names += ", ...";
+    return Error(ErrorCode::kInvalidArgument,
+                 "snapshot " + sha + " lacks " + std::to_string(missing.size()) + " of its " +
+                     std::to_string(chunks.size()) + " chunks (" + names +
+                     "); upload them with PUT /api/v1/blobs/{sha256} (POST /api/v1/blobs/missing lists them)",
+                 "snapshot");
+  }
+  auto info = snapshot::InspectSnapshot(
+      *manifest, [this](const snapshot::ManifestChunk& c) { return blobs_.Get(c.sha256); });
+  if (!info.ok()) return invalid(info.error().message);
+  return OkStatus();
 }
 
 net::HttpResponse ApiService::GetRun(const std::string& name) {

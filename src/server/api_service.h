@@ -48,6 +48,9 @@ class ApiService final {
 
   void Route(const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex);
   net::HttpResponse GetRun(const std::string& name);
+  // Checks a submitted snapshot: a manifest whose chunks are all stored and
+  // unpack to a valid tree (InspectSnapshot); errors name field "snapshot".
+  Status ValidateSnapshot(const std::string& sha);
   void Sync(const std::string& node, const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex);
   void Logs(const std::string& run, const std::string& exp, const net::HttpRequest& req,
             const std::shared_ptr<net::Exchange>& ex);
@@ -77,7 +80,7 @@ class ApiService final {
   std::mt19937_64 rng_;
   // Rendered GET /runs/{name} bodies by run, with the version they show.
   std::map<std::string, std::pair<uint64_t, std::string>> run_cache_;
-  std::set<std::string> validated_snapshots_;  // archives that passed InspectSnapshot
+  std::set<std::string> validated_snapshots_;  // manifests that passed ValidateSnapshot
   // Long polls by what they wait for: "node:<id>" or "run:<name>".
   std::multimap<std::string, std::shared_ptr<Waiter>> waiters_;
   struct EventStream {

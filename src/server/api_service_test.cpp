@@ -126,7 +126,8 @@ class ApiServiceTest : public ::testing::Test {
     ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "code" / "train.py", "print('hello')\n").ok());
     auto snap = snapshot::CreateSnapshot(dir_ / "code", {});
     ASSERT_TRUE(snap.ok()) << snap.error().message;
-    archive_ = snap->archive;
+    archive_ = snap->manifest;
+    chunks_ = snap->chunks;
     snapshot_ = snap->sha256;
     ControllerListener listener{[this](const std::string& n) { if (api_) api_->NodeHasWork(n); },
                                 [this](const std::string& r) { if (api_) api_->RunChanged(r); },
@@ -168,6 +169,9 @@ class ApiServiceTest : public ::testing::Test {
   }
 
   void UploadSnapshot() {
+    for (const snapshot::Chunk& c : chunks_) {
+      EXPECT_EQ(Call("PUT", "/api/v1/blobs/" + c.sha256, c.data)->response.status, 201);
+    }
     auto ex = Call("PUT", "/api/v1/blobs/" + snapshot_, archive_);
     EXPECT_EQ(ex->response.status, 201) << ex->response.body;
   }
@@ -205,7 +209,8 @@ class ApiServiceTest : public ::testing::Test {
   metrics::MetricsStore metrics_{dir_ / "metrics", metrics::MetricsStoreOptions{.fsync = false}};
   std::unique_ptr<Controller> controller_;
   std::unique_ptr<ApiService> api_;
-  std::string archive_, snapshot_;  // the code archive and its sha256
+  std::string archive_, snapshot_;  // the snapshot's manifest and its sha256 (its id)
+  std::vector<snapshot::Chunk> chunks_;
 };
 
 // --- basics and errors ----------------------------------------------------------------
@@ -309,6 +314,87 @@ TEST_F(ApiServiceTest, SubmitWithABlobThatIsNoCodeArchive_400NamingSnapshot) {
   ExpectError(*ex, 400, "invalid_argument");
   EXPECT_EQ(ex->Body()["error"]["field"], "snapshot");
   EXPECT_THAT(ex->Body()["error"]["message"].get<std::string>(), HasSubstr("is not a valid code archive"));
+}
+
+TEST_F(ApiServiceTest, SubmitWithChunksMissing_400NamingThem) {
+  ASSERT_EQ(Call("PUT", "/api/v1/blobs/" + snapshot_, archive_)->response.status, 201);
+  auto ex = SubmitRun("r");
+  ExpectError(*ex, 400, "invalid_argument");
+  EXPECT_EQ(ex->Body()["error"]["field"], "snapshot");
+  const std::string message = ex->Body()["error"]["message"].get<std::string>();
+  EXPECT_THAT(message, HasSubstr("lacks 1 of its 1 chunks (" + chunks_[0].sha256 + ")"));
+  EXPECT_THAT(message, HasSubstr("POST /api/v1/blobs/missing"));
+  EXPECT_EQ(controller_->FindRun("r"), nullptr);
+  UploadSnapshot();
+  EXPECT_EQ(SubmitRun("r")->response.status, 201);
+}
+
+TEST_F(ApiServiceTest, SubmitWithACorruptChunk_400) {
+  // A chunk stored under its name that does not unpack: a manifest naming
+  // a blob that is not a zstd frame of the declared size.
+  const std::string junk = "not a zstd frame";
+  const std::string junk_sha = snapshot::Sha256Hex(junk);
+  ASSERT_EQ(Call("PUT", "/api/v1/blobs/" + junk_sha, junk)->response.status, 201);
+  const std::string manifest = "lattice-snapshot-v2\nfiles 0\nbytes 0\nchunks 1\n" + junk_sha + " " +
+                               std::to_string(junk.size()) + " 1024\n";
+  snapshot_ = snapshot::Sha256Hex(manifest);
+  ASSERT_EQ(Call("PUT", "/api/v1/blobs/" + snapshot_, manifest)->response.status, 201);
+  auto ex = SubmitRun("r");
+  ExpectError(*ex, 400, "invalid_argument");
+  EXPECT_THAT(ex->Body()["error"]["message"].get<std::string>(), HasSubstr("is not one zstd frame"));
+}
+
+TEST_F(ApiServiceTest, BlobsMissing_ListsTheAbsentInOrder) {
+  UploadSnapshot();
+  const std::string a(64, 'a'), b(64, 'b');
+  auto ex = Call("POST", "/api/v1/blobs/missing", Json{{"sha256", {b, snapshot_, a, chunks_[0].sha256, b}}}.dump());
+  ASSERT_EQ(ex->response.status, 200) << ex->response.body;
+  EXPECT_EQ(ex->Body(), (Json{{"missing", {b, a, b}}}));
+  ex = Call("POST", "/api/v1/blobs/missing", Json{{"sha256", Json::array()}}.dump());
+  EXPECT_EQ(ex->Body(), (Json{{"missing", Json::array()}}));
+}
+
+TEST_F(ApiServiceTest, BlobsBatch_StoresThemAll) {
+  std::string body;
+  for (const snapshot::Chunk& c : chunks_) body += c.sha256 + " " + std::to_string(c.data.size()) + "\n" + c.data;
+  auto ex = Call("POST", "/api/v1/blobs/batch", body);
+  ASSERT_EQ(ex->response.status, 201) << ex->response.body;
+  EXPECT_EQ(ex->Body(), (Json{{"blobs", chunks_.size()}, {"bytes", chunks_[0].data.size()}, {"new", 1}}));
+  EXPECT_TRUE(blobs_.Has(chunks_[0].sha256));
+  EXPECT_EQ(Call("POST", "/api/v1/blobs/batch", body)->Body()["new"], 0);
+  auto bad = Call("POST", "/api/v1/blobs/batch", chunks_[0].sha256 + " 5\nabc");
+  ExpectError(*bad, 400, "invalid_argument");
+  EXPECT_THAT(bad->Body()["error"]["message"].get<std::string>(), HasSubstr("ends inside the blob"));
+  ExpectError(*Call("GET", "/api/v1/blobs/batch"), 400, "invalid_argument");
+}
+
+TEST_F(ApiServiceTest, BlobsMissing_BadRequests) {
+  const std::string path = "/api/v1/blobs/missing";
+  auto bad = [&](const std::string& body, const std::string& field, const std::string& message) {
+    auto ex = Call("POST", path, body);
+    ExpectError(*ex, 400, "invalid_argument");
+    if (field.empty()) {
+      EXPECT_FALSE(ex->Body()["error"].contains("field")) << body;
+    } else {
+      EXPECT_EQ(ex->Body()["error"]["field"], field) << body;
+    }
+    EXPECT_THAT(ex->Body()["error"]["message"].get<std::string>(), HasSubstr(message)) << body;
+  };
+  bad("{}", "sha256", "field 'sha256' is required");
+  bad("", "sha256", "field 'sha256' is required");
+  bad(R"({"sha256": "abc"})", "sha256", "must be an array");
+  bad(R"({"sha256": ["abc"]})", "sha256[0]", "must be a lowercase hex SHA-256");
+  bad(Json{{"sha256", {std::string(64, 'a'), std::string(64, 'A')}}}.dump(), "sha256[1]", "lowercase hex");
+  bad(R"({"sha256": [7]})", "sha256[0]", "lowercase hex");
+  bad(R"({"sha256": [], "extra": 1})", "extra", "unknown field");
+  bad("[1]", "", "must be a JSON object");
+  bad("{", "", "not valid JSON");
+  ExpectError(*Call("GET", path), 400, "invalid_argument");
+  EXPECT_THAT(Call("GET", path)->Body()["error"]["message"].get<std::string>(),
+              HasSubstr("method GET is not allowed on " + path));
+  Json many = Json{{"sha256", std::vector<std::string>(kMaxMissingNames + 1, std::string(64, 'c'))}};
+  ExpectError(*Call("POST", path, many.dump()), 413, "resource_exhausted");
+  ExpectError(*Call("POST", path, std::string(kMaxMissingBodyBytes + 1, ' ')), 413, "resource_exhausted");
 }
 
 TEST_F(ApiServiceTest, SubmitThenGet_201ThenTheSameDocument) {

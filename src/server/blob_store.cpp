@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <random>
+#include <set>
+#include <thread>
 
 #include "common/fs.h"
 
@@ -52,6 +56,73 @@ Status BlobStore::Put(const std::string& sha256, std::string_view data) {
   if (!st.ok() && st.error().message.find("No space left") != std::string::npos)
     return WriteError("storing blob " + sha256, ENOSPC);
   return st;
+}
+
+Result<size_t> BlobStore::PutMany(const std::vector<std::pair<std::string, std::string_view>>& blobs) {
+  for (const auto& [sha, data] : blobs) {
+    if (!ValidName(sha)) return NameError();
+    if (std::string actual = snapshot::Sha256Hex(data); actual != sha)
+      return Error(ErrorCode::kInvalidArgument, "blob content hashes to " + actual + ", not to its name " + sha,
+                   "body");
+  }
+  struct Pending {
+    const std::string* sha;
+    std::string tmp;
+    int fd = -1;
+  };
+  std::vector<Pending> pending;
+  std::set<std::string_view> seen;
+  std::random_device rd;
+  const uint64_t tag = (uint64_t{rd()} << 32) | rd();
+  auto cleanup = [&](size_t from) {
+    for (size_t i = from; i < pending.size(); ++i) {
+      if (pending[i].fd >= 0) ::close(pending[i].fd);
+      ::unlink(pending[i].tmp.c_str());
+    }
+  };
+  for (const auto& [sha, data] : blobs) {
+    if (!seen.insert(sha).second || Has(sha)) continue;
+    Pending p{&sha, PathOf(sha).string() + ".tmp" + std::to_string(tag)};
+    p.fd = ::open(p.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (p.fd < 0) {
+      const int err = errno;
+      cleanup(0);
+      return WriteError("storing blob " + sha, err);
+    }
+    pending.push_back(std::move(p));
+    Status st = fs::WriteAll(pending.back().fd, data);
+    if (!st.ok()) {
+      cleanup(0);
+      if (st.error().message.find("No space left") != std::string::npos) return WriteError("storing blob " + sha, ENOSPC);
+      return st.error();
+    }
+  }
+  // Concurrent fsyncs share journal commits; one by one each waits for its own.
+  std::atomic<size_t> next{0};
+  std::atomic<int> failed{0};
+  auto sync = [&] {
+    for (size_t i = next++; i < pending.size(); i = next++) {
+      if (::fsync(pending[i].fd) != 0) failed = errno;
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < std::min<size_t>(8, pending.size()); ++i) helpers.emplace_back(sync);
+  sync();
+  for (auto& t : helpers) t.join();
+  if (failed != 0) {
+    cleanup(0);
+    return WriteError("syncing blobs", failed);
+  }
+  for (size_t i = 0; i < pending.size(); ++i) {
+    ::close(pending[i].fd);
+    pending[i].fd = -1;
+    if (::rename(pending[i].tmp.c_str(), PathOf(*pending[i].sha).c_str()) != 0) {
+      const int err = errno;
+      cleanup(i);
+      return ErrnoError("publishing blob " + *pending[i].sha, err);
+    }
+  }
+  return pending.size();
 }
 
 Result<std::string> BlobStore::Get(const std::string& sha256) const {

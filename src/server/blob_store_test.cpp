@@ -110,3 +110,75 @@ TEST(ParseByteRange, OpenAndClosedRangesAndTheirLimits) {
 
 }  // namespace
 }  // namespace lattice
+
+namespace lattice {
+namespace {
+
+TEST(BlobStore, PutManyStoresEveryNewBlobAndSkipsKnownOnes) {
+  TempDir dir;
+  BlobStore blobs(dir.path());
+  ASSERT_TRUE(blobs.Init().ok());
+  std::vector<std::string> data;
+  for (int i = 0; i < 40; ++i) data.push_back(Content(1000 + i));
+  ASSERT_TRUE(blobs.Put(snapshot::Sha256Hex(data[0]), data[0]).ok());
+  std::vector<std::pair<std::string, std::string_view>> batch;
+  for (const std::string& d : data) batch.emplace_back(snapshot::Sha256Hex(d), d);
+  batch.push_back(batch[5]);  // named twice
+  auto stored = blobs.PutMany(batch);
+  ASSERT_TRUE(stored.ok()) << stored.error().message;
+  EXPECT_EQ(*stored, 39u);
+  for (const std::string& d : data) EXPECT_EQ(*blobs.Get(snapshot::Sha256Hex(d)), d);
+  // No temporary files are left beside the blobs.
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "sha256")) {
+    ++files;
+    EXPECT_TRUE(BlobStore::ValidName(e.path().filename().string())) << e.path();
+  }
+  EXPECT_EQ(files, 40u);
+  EXPECT_EQ(*blobs.PutMany(batch), 0u);
+}
+
+TEST(BlobStore, PutManyWithOneWrongBlobStoresNothing) {
+  TempDir dir;
+  BlobStore blobs(dir.path());
+  ASSERT_TRUE(blobs.Init().ok());
+  const std::string good = Content(500), bad = Content(600);
+  auto st = blobs.PutMany({{snapshot::Sha256Hex(good), good}, {snapshot::Sha256Hex(good), bad}});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(st.error().field, "body");
+  EXPECT_FALSE(blobs.Has(snapshot::Sha256Hex(good)));
+  EXPECT_FALSE(blobs.PutMany({{"not-a-name", good}}).ok());
+}
+
+TEST(BlobBatch, ParsesRecordsAndRefusesBadFraming) {
+  const std::string a = "first blob", b = "second\nblob with a newline";
+  const std::string sa = snapshot::Sha256Hex(a), sb = snapshot::Sha256Hex(b);
+  const std::string body = sa + " " + std::to_string(a.size()) + "\n" + a + sb + " " +
+                           std::to_string(b.size()) + "\n" + b;
+  auto parsed = ParseBlobBatch(body);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_EQ(parsed->size(), 2u);
+  EXPECT_EQ((*parsed)[0].first, sa);
+  EXPECT_EQ((*parsed)[0].second, a);
+  EXPECT_EQ((*parsed)[1].second, b);
+  EXPECT_TRUE(ParseBlobBatch(sa + " 0\n").ok()) << "an empty blob";
+
+  for (const std::string& junk :
+       {std::string(""), std::string("{}"), sa + " 10\nshort", sa + " 01\nx", sa + " -1\nx", sa + "  1\nx",
+        sa + " 1x\nx", sa.substr(1) + " 1\nx", std::string(64, 'A') + " 1\nx", sa + " 1",
+        sa + " 99999999999999999999999\nx", body + "trailing"}) {
+    auto r = ParseBlobBatch(junk);
+    ASSERT_FALSE(r.ok()) << junk;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << junk;
+    EXPECT_EQ(r.error().field, "body");
+  }
+  std::string many;
+  for (size_t i = 0; i <= kMaxBatchBlobs; ++i) many += sa + " 0\n";
+  auto r = ParseBlobBatch(many);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+}
+
+}  // namespace
+}  // namespace lattice

@@ -1,34 +1,45 @@
 // libFuzzer entry point for snapshot::InspectSnapshot and ExtractSnapshot on
-// hostile archives. Named .cc so the layer's *.cpp glob leaves it out of the
-// library; built as fuzz_archive with -DLATTICE_FUZZ=ON (see scripts/fuzz.sh).
+// hostile tar streams. Named .cc so the layer's *.cpp glob leaves it out of
+// the library; built as fuzz_archive with -DLATTICE_FUZZ=ON (see
+// scripts/fuzz.sh).
 //
-// The first byte picks what the rest is:
-//   even: the archive as uploaded (a tar.zst);
-//   odd:  a plain tar, which gets its header checksums fixed and is then
-//         zstd-compressed here, so that mutations reach the tar reader and
-//         our entry checks instead of dying in zstd or on a bad checksum.
-// Each archive is inspected and extracted into a fresh directory `base/ws`
-// under $TMPDIR (or /tmp), next to an empty `base/outside`; base is removed
-// after.
+// The rest of the input after byte 0 is a tar stream (the uncompressed
+// stream a snapshot's chunks hold). Byte 0 says how to use it:
+//   bit 0:    set: fix the header checksums first, so that mutations reach
+//             the tar reader and our entry checks instead of dying on a bad
+//             checksum;
+//   bits 1-3: the stream is cut into pieces of 64 << n bytes (64 to 8192),
+//             each compressed as a chunk, so that entries span chunks.
+// The manifest declares the totals an independent count of the stream finds
+// (regular files and symlinks, sizes of regular files), so that valid
+// streams are accepted. Each snapshot is inspected and extracted into a
+// fresh directory `base/ws` under $TMPDIR (or /tmp), next to an empty
+// `base/outside`; base is removed after.
 // Invariants: nothing is written outside `ws`, Inspect accepts exactly what
 // Extract accepts, and what it counts is what lands on disk.
+#include <archive.h>
+#include <archive_entry.h>
 #include <stdlib.h>
-#include <zstd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <system_error>
 
+#include "snapshot/chunk_codec.h"
+#include "snapshot/sha256.h"
 #include "snapshot/snapshot.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using lattice::snapshot::ExtractOptions;
+using lattice::snapshot::Manifest;
+using lattice::snapshot::ManifestChunk;
 
 void Check(bool invariant) {
   if (!invariant) __builtin_trap();
@@ -48,13 +59,22 @@ void FixTarChecksums(std::string* tar) {
   }
 }
 
-std::string Compress(const std::string& raw) {
-  static ZSTD_CCtx* const cctx = ZSTD_createCCtx();
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
-  const size_t n = ZSTD_compressCCtx(cctx, out.data(), out.size(), raw.data(), raw.size(), 1);
-  Check(!ZSTD_isError(n));
-  out.resize(n);
-  return out;
+// The totals a well-formed snapshot of this stream would declare.
+void CountEntries(const std::string& tar, Manifest* m) {
+  archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  if (archive_read_open_memory(a, tar.data(), tar.size()) == ARCHIVE_OK) {
+    archive_entry* e = nullptr;
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+      if (archive_entry_hardlink(e) != nullptr) continue;
+      const mode_t type = archive_entry_filetype(e);
+      if (type == AE_IFLNK || type == AE_IFREG) ++m->file_count;
+      if (type == AE_IFREG && archive_entry_size(e) > 0) {
+        m->total_bytes += static_cast<uint64_t>(archive_entry_size(e));
+      }
+    }
+  }
+  archive_read_free(a);
 }
 
 struct Tree {
@@ -82,24 +102,38 @@ Tree Walk(const fs::path& dir) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) return 0;
-  std::string archive(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if (data[0] & 1) {
-    FixTarChecksums(&archive);
-    archive = Compress(archive);
+  if (size < 2) return 0;
+  std::string tar(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (data[0] & 1) FixTarChecksums(&tar);
+  const size_t piece = size_t{64} << ((data[0] >> 1) & 7);
+
+  Manifest manifest;
+  std::map<std::string, std::string> blobs;
+  lattice::snapshot::ChunkCompressor compressor;
+  for (size_t at = 0; at < tar.size(); at += piece) {
+    const std::string raw = tar.substr(at, piece);
+    auto stored = compressor.Compress(raw);
+    Check(stored.ok());
+    const std::string sha = lattice::snapshot::Sha256Hex(*stored);
+    manifest.chunks.push_back(ManifestChunk{sha, stored->size(), raw.size()});
+    blobs[sha] = std::move(stored).value();
   }
+  CountEntries(tar, &manifest);
+  const lattice::snapshot::ChunkSource source =
+      [&](const ManifestChunk& c) -> lattice::Result<std::string> { return blobs.at(c.sha256); };
 
   ExtractOptions options;
   options.max_total_bytes = 1 << 20;
   options.max_files = 64;
 
-  const auto info = lattice::snapshot::InspectSnapshot(archive, options);
+  const auto info = lattice::snapshot::InspectSnapshot(manifest, source, options);
 
   std::string tmpl = (fs::temp_directory_path() / "lattice-archive-fuzz-XXXXXX").string();
   Check(::mkdtemp(tmpl.data()) != nullptr);
   const fs::path base = tmpl;
   fs::create_directory(base / "outside");
-  const lattice::Status st = lattice::snapshot::ExtractSnapshot(archive, base / "ws", options);
+  const lattice::Status st =
+      lattice::snapshot::ExtractSnapshot(manifest, source, base / "ws", options);
 
   // Nothing escapes ws: base holds exactly what it held, and outside is empty.
   size_t entries = 0;

@@ -1,6 +1,9 @@
 // ExtractSnapshot and InspectSnapshot.
 //
-// Reading (zstd, tar parsing) is libarchive's; writing to disk is ours, with
+// Chunks are fetched, verified and decompressed one at a time (ChunkReader)
+// and fed to libarchive's tar reader through a read callback, so memory
+// stays at one chunk whatever the snapshot's size. Tar parsing is
+// libarchive's; writing to disk is ours, with
 // *at() calls relative to one descriptor for dest and O_NOFOLLOW on every
 // path component. libarchive's archive_write_disk was the obvious choice but
 // resolves entry names against the process working directory, and in 3.6
@@ -19,11 +22,12 @@
 #include <climits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <utility>
 #include <vector>
 
-#include "snapshot/sha256.h"
+#include "snapshot/chunk_codec.h"
 #include "snapshot/snapshot.h"
 
 namespace lattice::snapshot {
@@ -51,7 +55,57 @@ struct ArchiveReadFree {
   void operator()(archive* a) const { archive_read_free(a); }
 };
 
-Error Corrupt(archive* a, const std::string& context) {
+// libarchive's read callback: hands out the manifest's chunks in order,
+// each checked and decompressed. A failure is kept in `error`, since
+// libarchive only learns that the read failed; Corrupt() prefers it.
+class ChunkReader final {
+ public:
+  ChunkReader(const Manifest& manifest, const ChunkSource& source)
+      : manifest_(manifest), source_(source) {}
+
+  static la_ssize_t Read(archive*, void* self, const void** buffer) {
+    return static_cast<ChunkReader*>(self)->Next(buffer);
+  }
+
+  // Reads (and checks) the chunks libarchive did not need: every chunk of
+  // an accepted snapshot is verified, trailing ones included.
+  Status Drain() {
+    const void* unused = nullptr;
+    while (Next(&unused) > 0) {
+    }
+    if (error_) return *error_;
+    return OkStatus();
+  }
+
+  const std::optional<Error>& error() const { return error_; }
+
+ private:
+  la_ssize_t Next(const void** buffer) {
+    if (error_ || next_ >= manifest_.chunks.size()) return error_ ? -1 : 0;
+    const ManifestChunk& chunk = manifest_.chunks[next_++];
+    Result<std::string> stored = source_(chunk);
+    if (!stored.ok()) {
+      error_ = std::move(stored).error().Wrap("reading snapshot chunk " + chunk.sha256);
+      return -1;
+    }
+    Result<std::string_view> raw = decoder_.Decode(*stored, chunk);
+    if (!raw.ok()) {
+      error_ = std::move(raw).error();
+      return -1;
+    }
+    *buffer = raw->data();
+    return static_cast<la_ssize_t>(raw->size());
+  }
+
+  const Manifest& manifest_;
+  const ChunkSource& source_;
+  ChunkDecoder decoder_;
+  size_t next_ = 0;
+  std::optional<Error> error_;
+};
+
+Error Corrupt(archive* a, const ChunkReader& reader, const std::string& context) {
+  if (reader.error()) return *reader.error();
   const char* msg = archive_error_string(a);
   return Error(ErrorCode::kInvalidArgument, "corrupt snapshot archive: " + context +
                                                 (msg ? std::string(": ") + msg : ""));
@@ -89,13 +143,13 @@ class DiskWriter final {
  public:
   explicit DiskWriter(Fd root) : root_(std::move(root)) {}
 
-  Status Write(archive* a, archive_entry* e, const std::string& name,
+  Status Write(archive* a, const ChunkReader& reader, archive_entry* e, const std::string& name,
                const std::vector<std::string>& parts);
 
  private:
   Result<int> OpenParent(const std::string& name, const std::vector<std::string>& parts);
-  Status WriteFile(archive* a, int parent, const std::string& leaf, const std::string& name,
-                   mode_t perm);
+  Status WriteFile(archive* a, const ChunkReader& reader, int parent, const std::string& leaf,
+                   const std::string& name, mode_t perm);
 
   Fd root_;
   std::string cached_key_;
@@ -135,8 +189,8 @@ Result<int> DiskWriter::OpenParent(const std::string& name,
   return cached_.get();
 }
 
-Status DiskWriter::WriteFile(archive* a, int parent, const std::string& leaf,
-                             const std::string& name, mode_t perm) {
+Status DiskWriter::WriteFile(archive* a, const ChunkReader& reader, int parent,
+                             const std::string& leaf, const std::string& name, mode_t perm) {
   Fd fd(::openat(parent, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                  0600));
   if (fd.get() < 0) {
@@ -145,7 +199,7 @@ Status DiskWriter::WriteFile(archive* a, int parent, const std::string& leaf,
   }
   while (true) {
     const la_ssize_t n = archive_read_data(a, buf_.data(), buf_.size());
-    if (n < 0) return Corrupt(a, "reading " + name);
+    if (n < 0) return Corrupt(a, reader, "reading " + name);
     if (n == 0) break;
     for (la_ssize_t done = 0; done < n;) {
       const ssize_t w = ::write(fd.get(), buf_.data() + done, static_cast<size_t>(n - done));
@@ -161,8 +215,8 @@ Status DiskWriter::WriteFile(archive* a, int parent, const std::string& leaf,
   return OkStatus();
 }
 
-Status DiskWriter::Write(archive* a, archive_entry* e, const std::string& name,
-                         const std::vector<std::string>& parts) {
+Status DiskWriter::Write(archive* a, const ChunkReader& reader, archive_entry* e,
+                         const std::string& name, const std::vector<std::string>& parts) {
   LATTICE_ASSIGN_OR_RETURN(int parent, OpenParent(name, parts));
   const std::string& leaf = parts.back();
   // Set-id and sticky bits are dropped: nothing in a code tree needs them.
@@ -188,25 +242,42 @@ Status DiskWriter::Write(archive* a, archive_entry* e, const std::string& name,
       return OkStatus();
     }
     default:
-      return WriteFile(a, parent, leaf, name, perm);
+      return WriteFile(a, reader, parent, leaf, name, perm);
   }
 }
 
 // Reads every entry, checks names, types and limits, and hands each entry to
 // `writer` when there is one.
-Result<SnapshotInfo> ReadEntries(std::string_view data, const ExtractOptions& options,
-                                 DiskWriter* writer) {
+Result<SnapshotInfo> ReadEntries(const Manifest& manifest, const ChunkSource& source,
+                                 const ExtractOptions& options, DiskWriter* writer) {
+  // What the manifest declares is checked before anything is read; what the
+  // stream holds is checked against it at the end.
+  if (manifest.total_bytes > options.max_total_bytes) {
+    return Error(ErrorCode::kResourceExhausted,
+                 "snapshot expands to more than " + HumanBytes(options.max_total_bytes));
+  }
+  if (manifest.file_count > options.max_files) {
+    return Error(ErrorCode::kResourceExhausted,
+                 "snapshot has more than " + std::to_string(options.max_files) + " files");
+  }
+  // The stream is the files plus, per entry (files and as many directories),
+  // a header, padding and at most a few KiB of pax records for long names.
+  // A longer stream (padding, trailing chunks) would only cost decompression.
+  const uint64_t max_stream =
+      options.max_total_bytes + 2 * static_cast<uint64_t>(options.max_files) * (8 << 10) + (1 << 20);
+  if (manifest.StreamBytes() > max_stream) {
+    return Error(ErrorCode::kResourceExhausted,
+                 "snapshot stream of " + HumanBytes(manifest.StreamBytes()) + " is longer than " +
+                     HumanBytes(max_stream) + ", the most its limits allow");
+  }
+  ChunkReader reader(manifest, source);
   std::unique_ptr<archive, ArchiveReadFree> a(archive_read_new());
   if (!a) return Error(ErrorCode::kInternal, "archive_read_new failed");
-  archive_read_support_filter_zstd(a.get());
+  // Plain tar only: no decompression filter is enabled, so nothing but the
+  // tar reader ever sees a hostile stream.
   archive_read_support_format_tar(a.get());
-  if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK) {
-    return Corrupt(a.get(), "cannot open");
-  }
-  // Snapshots are always zstd; accepting plain tar would only widen what a
-  // hostile upload can feed the tar parser.
-  if (archive_filter_code(a.get(), 0) != ARCHIVE_FILTER_ZSTD) {
-    return Error(ErrorCode::kInvalidArgument, "not a snapshot archive: not zstd-compressed");
+  if (archive_read_open(a.get(), &reader, nullptr, &ChunkReader::Read, nullptr) != ARCHIVE_OK) {
+    return Corrupt(a.get(), reader, "cannot open");
   }
   SnapshotInfo info;
   // Every path the archive creates, explicitly or as a parent, and whether
@@ -219,7 +290,7 @@ Result<SnapshotInfo> ReadEntries(std::string_view data, const ExtractOptions& op
   while (true) {
     const int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) return Corrupt(a.get(), "reading entry header");
+    if (r < ARCHIVE_WARN) return Corrupt(a.get(), reader, "reading entry header");
     const char* raw = archive_entry_pathname(e);
     const std::string name = raw ? raw : "";
     LATTICE_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitEntryPath(name));
@@ -257,29 +328,30 @@ Result<SnapshotInfo> ReadEntries(std::string_view data, const ExtractOptions& op
     }
     if (type == AE_IFREG) {
       const la_int64_t size = archive_entry_size(e);
-      if (size < 0) return Corrupt(a.get(), "negative size for " + name);
+      if (size < 0) return Corrupt(a.get(), reader, "negative size for " + name);
       info.total_bytes += static_cast<uint64_t>(size);
       if (info.total_bytes > options.max_total_bytes) {
         return Error(ErrorCode::kResourceExhausted,
                      "snapshot expands to more than " + HumanBytes(options.max_total_bytes));
       }
     }
-    if (writer != nullptr) LATTICE_RETURN_IF_ERROR(writer->Write(a.get(), e, name, parts));
+    if (writer != nullptr) LATTICE_RETURN_IF_ERROR(writer->Write(a.get(), reader, e, name, parts));
+  }
+  LATTICE_RETURN_IF_ERROR(reader.Drain());
+  if (info.file_count != manifest.file_count || info.total_bytes != manifest.total_bytes) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "corrupt snapshot: the manifest says " + std::to_string(manifest.file_count) +
+                     " files of " + std::to_string(manifest.total_bytes) + " bytes, the archive holds " +
+                     std::to_string(info.file_count) + " files of " + std::to_string(info.total_bytes) +
+                     " bytes");
   }
   return info;
 }
 
 }  // namespace
 
-Status ExtractSnapshot(std::string_view archive, const std::filesystem::path& dest,
-                       const ExtractOptions& options) {
-  if (!options.expected_sha256.empty()) {
-    const std::string actual = Sha256Hex(archive);
-    if (actual != options.expected_sha256) {
-      return Error(ErrorCode::kInvalidArgument, "snapshot archive has sha256 " + actual +
-                                                    ", expected " + options.expected_sha256);
-    }
-  }
+Status ExtractSnapshot(const Manifest& manifest, const ChunkSource& source,
+                       const std::filesystem::path& dest, const ExtractOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(dest, ec);
   if (ec) {
@@ -288,13 +360,14 @@ Status ExtractSnapshot(std::string_view archive, const std::filesystem::path& de
   Fd root(::open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) return ErrnoError("cannot open " + dest.string(), errno);
   DiskWriter writer(std::move(root));
-  LATTICE_ASSIGN_OR_RETURN(SnapshotInfo info, ReadEntries(archive, options, &writer));
+  LATTICE_ASSIGN_OR_RETURN(SnapshotInfo info, ReadEntries(manifest, source, options, &writer));
   (void)info;
   return OkStatus();
 }
 
-Result<SnapshotInfo> InspectSnapshot(std::string_view archive, const ExtractOptions& options) {
-  return ReadEntries(archive, options, nullptr);
+Result<SnapshotInfo> InspectSnapshot(const Manifest& manifest, const ChunkSource& source,
+                                     const ExtractOptions& options) {
+  return ReadEntries(manifest, source, options, nullptr);
 }
 
 }  // namespace lattice::snapshot

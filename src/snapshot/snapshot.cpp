@@ -1,4 +1,5 @@
-// CreateSnapshot: walk (metadata only), check limits, then read and pack.
+// CreateSnapshot: walk (metadata only), check limits, then read, tar and
+// hand the stream to a SnapshotBuilder.
 #include "snapshot/snapshot.h"
 
 #include <archive.h>
@@ -14,12 +15,12 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include "snapshot/gitignore.h"
-#include "snapshot/sha256.h"
 
 namespace lattice::snapshot {
 namespace {
@@ -245,18 +246,32 @@ Error TooLarge(const std::string& root, uint64_t total, uint64_t limit,
   return Error(ErrorCode::kResourceExhausted, msg + "; " + kAdvice);
 }
 
-la_ssize_t AppendToString(archive*, void* out, const void* buf, size_t n) {
-  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
+// libarchive's output goes straight to the builder; a builder error is kept
+// here, since libarchive only learns that the write failed.
+struct Sink {
+  SnapshotBuilder* builder;
+  std::optional<Error> error;
+};
+
+la_ssize_t AppendToBuilder(archive*, void* sink_ptr, const void* buf, size_t n) {
+  auto* sink = static_cast<Sink*>(sink_ptr);
+  Status st = sink->builder->Append(std::string_view(static_cast<const char*>(buf), n));
+  if (!st.ok()) {
+    sink->error = std::move(st).error();
+    return -1;
+  }
   return static_cast<la_ssize_t>(n);
 }
 
-Error ArchiveError(archive* a, const std::string& context) {
+Error ArchiveError(archive* a, const std::string& context, const Sink* sink = nullptr) {
+  if (sink != nullptr && sink->error) return sink->error->Wrap(context);
   const char* msg = archive_error_string(a);
   return Error(ErrorCode::kInternal, context + ": " + (msg ? msg : "unknown libarchive error"));
 }
 
+// Writes the tar stream (uncompressed: chunks are compressed one by one).
 Status WriteArchive(const std::string& root, const std::vector<Entry>& entries,
-                    uint64_t byte_limit, std::string* out, uint64_t* total_read) {
+                    uint64_t byte_limit, Sink* out, uint64_t* total_read) {
   std::unique_ptr<archive, ArchiveWriteFree> a(archive_write_new());
   if (!a) return Error(ErrorCode::kInternal, "archive_write_new failed");
   // hdrcharset=BINARY stores names as raw bytes: without it libarchive
@@ -264,9 +279,8 @@ Status WriteArchive(const std::string& root, const std::vector<Entry>& entries,
   // different bytes (and a different sha256) under LANG=C and a UTF-8 locale.
   if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
       archive_write_set_format_option(a.get(), "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
-      archive_write_add_filter_zstd(a.get()) != ARCHIVE_OK ||
       archive_write_set_bytes_in_last_block(a.get(), 1) != ARCHIVE_OK ||
-      archive_write_open2(a.get(), out, nullptr, &AppendToString, nullptr, nullptr) !=
+      archive_write_open2(a.get(), out, nullptr, &AppendToBuilder, nullptr, nullptr) !=
           ARCHIVE_OK) {
     return ArchiveError(a.get(), "cannot start snapshot archive");
   }
@@ -317,17 +331,17 @@ Status WriteArchive(const std::string& root, const std::vector<Entry>& entries,
       }
     }
     if (archive_write_header(a.get(), e.get()) < ARCHIVE_WARN) {
-      return ArchiveError(a.get(), "cannot add " + entry.path + " to snapshot");
+      return ArchiveError(a.get(), "cannot add " + entry.path + " to snapshot", out);
     }
     size_t done = 0;
     while (done < data.size()) {
       const la_ssize_t n = archive_write_data(a.get(), data.data() + done, data.size() - done);
-      if (n <= 0) return ArchiveError(a.get(), "cannot add " + entry.path + " to snapshot");
+      if (n <= 0) return ArchiveError(a.get(), "cannot add " + entry.path + " to snapshot", out);
       done += static_cast<size_t>(n);
     }
   }
   if (archive_write_close(a.get()) != ARCHIVE_OK) {
-    return ArchiveError(a.get(), "cannot finish snapshot archive");
+    return ArchiveError(a.get(), "cannot finish snapshot archive", out);
   }
   return OkStatus();
 }
@@ -354,12 +368,12 @@ Result<Snapshot> CreateSnapshot(const std::filesystem::path& dir,
     return TooLarge(trimmed, walker.total_bytes(), options.max_total_bytes, walker.entries());
   }
 
-  Snapshot snap;
-  LATTICE_RETURN_IF_ERROR(WriteArchive(trimmed, walker.entries(), options.max_total_bytes,
-                                       &snap.archive, &snap.total_bytes));
-  snap.sha256 = Sha256Hex(snap.archive);
-  snap.file_count = walker.file_count();
-  return snap;
+  SnapshotBuilder builder;
+  Sink sink{&builder, std::nullopt};
+  uint64_t total_read = 0;
+  LATTICE_RETURN_IF_ERROR(
+      WriteArchive(trimmed, walker.entries(), options.max_total_bytes, &sink, &total_read));
+  return builder.Finish(total_read, walker.file_count());
 }
 
 }  // namespace lattice::snapshot

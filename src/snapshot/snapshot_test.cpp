@@ -1,23 +1,31 @@
 #include "snapshot/snapshot.h"
 
 #include <gtest/gtest.h>
+
+#include "common/test_util.h"
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <clocale>
 #include <filesystem>
+#include <random>
 #include <set>
 #include <string>
 
+#include "snapshot/chunker.h"
 #include "snapshot/sha256.h"
 #include "snapshot/test_util.h"
 
 namespace lattice::snapshot {
 namespace {
 
+using lattice::testing::RandomBytes;
+
 namespace fs = std::filesystem;
 using testing::ListTree;
+using testing::Packed;
+using testing::PackedFrom;
 using testing::ReadFile;
 using testing::TempDir;
 using testing::WriteFile;
@@ -30,8 +38,8 @@ Snapshot MustSnapshot(const fs::path& dir, const SnapshotOptions& options = {}) 
 
 // Snapshots `src` and extracts it into a fresh directory; returns its tree.
 std::set<std::string> RoundTripTree(const fs::path& src, const TempDir& out) {
-  const Snapshot snap = MustSnapshot(src);
-  const Status st = ExtractSnapshot(snap.archive, out / "ws");
+  const Packed p = PackedFrom(MustSnapshot(src));
+  const Status st = ExtractSnapshot(p.manifest, p.Source(), out / "ws");
   EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().message);
   return ListTree(out / "ws");
 }
@@ -80,9 +88,14 @@ TEST(Snapshot, CountsFilesAndBytes) {
   const Snapshot snap = MustSnapshot(src.path());
   EXPECT_EQ(snap.file_count, 3u);
   EXPECT_EQ(snap.total_bytes, 8u);
-  EXPECT_EQ(snap.sha256, Sha256Hex(snap.archive));
-  Result<SnapshotInfo> info = InspectSnapshot(snap.archive);
-  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(snap.sha256, Sha256Hex(snap.manifest));
+  const Packed p = PackedFrom(snap);
+  EXPECT_EQ(p.manifest.file_count, 3u);
+  EXPECT_EQ(p.manifest.total_bytes, 8u);
+  EXPECT_EQ(snap.chunk_count, p.manifest.chunks.size());
+  EXPECT_EQ(snap.stream_bytes, p.manifest.StreamBytes());
+  Result<SnapshotInfo> info = InspectSnapshot(p.manifest, p.Source());
+  ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->file_count, 3u);
   EXPECT_EQ(info->total_bytes, 8u);
 }
@@ -158,7 +171,7 @@ TEST(Snapshot, SameContentGivesSameSha256WhateverOrderTimesOrUmask) {
   const Snapshot a = MustSnapshot(one.path());
   const Snapshot b = MustSnapshot(two.path());
   EXPECT_EQ(a.sha256, b.sha256);
-  EXPECT_EQ(a.archive, b.archive);
+  EXPECT_EQ(a.manifest, b.manifest);
   EXPECT_EQ(MustSnapshot(one.path()).sha256, a.sha256);
 
   WriteFile(two / "z.py", "changed\n");
@@ -259,8 +272,71 @@ TEST(Snapshot, EmptyDirectoryRoundTrips) {
   TempDir src, out;
   const Snapshot snap = MustSnapshot(src.path());
   EXPECT_EQ(snap.file_count, 0u);
-  ASSERT_TRUE(ExtractSnapshot(snap.archive, out / "ws").ok());
+  const Packed p = PackedFrom(snap);
+  ASSERT_TRUE(ExtractSnapshot(p.manifest, p.Source(), out / "ws").ok());
   EXPECT_TRUE(ListTree(out / "ws").empty());
+}
+
+// The point of chunking: after a small edit, most chunks are already stored.
+TEST(Snapshot, EditingOneFileOfALargeTreeChangesFewChunks) {
+  TempDir src, out;
+  for (int i = 0; i < 12; ++i) {
+    WriteFile(src / ("data/part" + std::to_string(i) + ".bin"), RandomBytes(700'000 + i * 1000, i));
+  }
+  WriteFile(src / "README.txt", "one line\n");
+  const Snapshot before = MustSnapshot(src.path());
+  ASSERT_GT(before.chunks.size(), 80u);
+
+  std::string middle = ReadFile(src / "data/part5.bin");
+  for (int i = 0; i < 16; ++i) middle[middle.size() / 2 + i] ^= 0x3c;
+  WriteFile(src / "data/part5.bin", middle);
+  const Snapshot edited = MustSnapshot(src.path());
+
+  std::set<std::string> stored;
+  for (const Chunk& c : before.chunks) stored.insert(c.sha256);
+  uint64_t new_bytes = 0;
+  size_t new_chunks = 0;
+  for (const Chunk& c : edited.chunks) {
+    if (stored.count(c.sha256)) continue;
+    ++new_chunks;
+    new_bytes += c.data.size();
+  }
+  EXPECT_NE(edited.sha256, before.sha256);
+  EXPECT_LE(new_chunks, 2u);
+  EXPECT_LE(new_bytes, 2 * kMaxChunkBytes + 1024);
+
+  // A line appended to a small file at the start of the stream: its tar
+  // header changes (size, checksum), and only the chunk holding it.
+  WriteFile(src / "README.txt", "one line\ntwo lines\n");
+  const Snapshot appended = MustSnapshot(src.path());
+  for (const Chunk& c : edited.chunks) stored.insert(c.sha256);
+  new_chunks = 0;
+  for (const Chunk& c : appended.chunks) new_chunks += stored.count(c.sha256) == 0;
+  EXPECT_LE(new_chunks, 2u);
+
+  const Packed p = PackedFrom(appended);
+  ASSERT_TRUE(ExtractSnapshot(p.manifest, p.Source(), out / "ws").ok());
+  EXPECT_EQ(ReadFile(out / "ws/data/part5.bin"), middle);
+  EXPECT_EQ(ReadFile(out / "ws/README.txt"), "one line\ntwo lines\n");
+}
+
+TEST(Snapshot, ChunksAreDistinctAndNamedByTheirContent) {
+  TempDir src;
+  // Identical content twice: the second copy's chunks are the first's.
+  const std::string blob = RandomBytes(1 << 20, 99);
+  WriteFile(src / "a.bin", blob);
+  WriteFile(src / "b.bin", blob);
+  const Snapshot snap = MustSnapshot(src.path());
+  std::set<std::string> names;
+  uint64_t stored = 0;
+  for (const Chunk& c : snap.chunks) {
+    EXPECT_EQ(Sha256Hex(c.data), c.sha256);
+    EXPECT_TRUE(names.insert(c.sha256).second) << "listed twice: " << c.sha256;
+    stored += c.data.size();
+  }
+  EXPECT_LT(snap.chunks.size(), snap.chunk_count);
+  EXPECT_LT(stored, blob.size() * 3 / 2) << "the second copy should mostly deduplicate";
+  EXPECT_EQ(PackedFrom(snap).manifest.DistinctChunks().size(), snap.chunks.size());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <system_error>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "snapshot/snapshot.h"
 
 namespace lattice::snapshot::testing {
 
@@ -67,12 +69,11 @@ struct RawEntry {
   }
 };
 
-// Writes a pax tar.zst with exactly these entries, no validation.
-inline std::string CraftArchive(const std::vector<RawEntry>& entries) {
+// Writes a pax tar with exactly these entries, no validation.
+inline std::string CraftTar(const std::vector<RawEntry>& entries) {
   std::string out;
   archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
-  archive_write_add_filter_zstd(a);
   archive_write_set_bytes_in_last_block(a, 1);
   archive_write_open2(
       a, &out, nullptr,
@@ -98,6 +99,50 @@ inline std::string CraftArchive(const std::vector<RawEntry>& entries) {
   archive_write_close(a);
   archive_write_free(a);
   return out;
+}
+
+// A snapshot held in memory: its manifest and its chunks by name.
+struct Packed {
+  std::string sha256;
+  Manifest manifest;
+  std::map<std::string, std::string> blobs;
+
+  ChunkSource Source() const {
+    return [this](const ManifestChunk& c) -> Result<std::string> {
+      auto it = blobs.find(c.sha256);
+      if (it == blobs.end()) return Error(ErrorCode::kNotFound, "no chunk " + c.sha256);
+      return it->second;
+    };
+  }
+};
+
+inline Packed PackedFrom(const Snapshot& snap) {
+  Packed p;
+  p.sha256 = snap.sha256;
+  auto parsed = ParseManifest(snap.manifest);
+  if (parsed.ok()) p.manifest = std::move(parsed).value();
+  for (const Chunk& c : snap.chunks) p.blobs[c.sha256] = c.data;
+  return p;
+}
+
+// Packs a tar stream as CreateSnapshot would, with the given totals.
+inline Packed PackTar(std::string_view tar, uint64_t total_bytes, size_t file_count) {
+  SnapshotBuilder builder;
+  Status st = builder.Append(tar);
+  auto snap = builder.Finish(total_bytes, file_count);
+  return st.ok() && snap.ok() ? PackedFrom(*snap) : Packed{};
+}
+
+// CraftTar, packed with the totals the entries add up to (as a well-formed
+// snapshot's manifest would declare them).
+inline Packed CraftSnapshot(const std::vector<RawEntry>& entries) {
+  uint64_t bytes = 0;
+  size_t files = 0;
+  for (const RawEntry& r : entries) {
+    if (r.type == AE_IFREG && !r.hardlink) bytes += r.contents.size();
+    if (r.type == AE_IFREG || r.type == AE_IFLNK) ++files;
+  }
+  return PackTar(CraftTar(entries), bytes, files);
 }
 
 }  // namespace lattice::snapshot::testing
