@@ -8,10 +8,11 @@
 # Uses a fresh temporary LATTICE_HOME, and stops the server under it and
 # removes it at the end, also on failure or interruption. Needs build/lattice
 # and build/bench/{bare_beast_server,sched_bench,tfevents_bench,
-# metrics_store_bench} (scripts/build.sh), .venv (scripts/install-deps.sh:
-# torch, scikit-learn, tensorboard, mlflow-skinny, numpy) and wrk.
+# metrics_store_bench,env_build_bench} (scripts/build.sh), .venv
+# (scripts/install-deps.sh: torch, scikit-learn, tensorboard, mlflow-skinny,
+# numpy, uv), the test wheels (scripts/install-deps.sh) and wrk.
 # LATTICE_BIN, BARE_BEAST_SERVER, SCHED_BENCH, TFEVENTS_BENCH,
-# METRICS_STORE_BENCH and PYTHON override the paths.
+# METRICS_STORE_BENCH, ENV_BUILD_BENCH and PYTHON override the paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,7 +58,8 @@ BARE_BEAST_SERVER=$root/bin/bare_beast_server
 echo "lattice benchmarks${mode:+ (smoke)}: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
      "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
-for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead; do
+for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead \
+             snapshot_dedup; do
   echo
   echo "== $bench =="
   out=$root/$bench.out
@@ -79,6 +81,14 @@ echo
 echo "== tfevents_read =="
 if "$PYTHON" bench/tfevents_read.py "${mode[@]}" 2>&1 | tee "$root/tfevents_read.out"; then :; else failed+=("tfevents_read"); fi
 
+# Building a run's Python environment: Lattice's builder against uv by hand
+# (C++ tool + uv, local wheels, no server).
+ENV_BUILD_BENCH=$(realpath -m "${ENV_BUILD_BENCH:-build/bench/env_build_bench}")
+export ENV_BUILD_BENCH
+echo
+echo "== env_build =="
+if "$PYTHON" bench/env_build.py "${mode[@]}" 2>&1 | tee "$root/env_build.out"; then :; else failed+=("env_build"); fi
+
 # The pure scheduler on a simulated cluster (C++, no server).
 SCHED_BENCH=$(realpath -m "${SCHED_BENCH:-build/bench/sched_bench}")
 echo
@@ -96,7 +106,7 @@ if "$METRICS_STORE_BENCH" "${mode[@]}" --dir "$root" | tee "$root/metrics_store_
 echo
 echo "== summary =="
 for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead \
-             tfevents_read sched_bench; do
+             snapshot_dedup tfevents_read env_build sched_bench; do
   grep -h '^target:' "$root/$bench.out" 2>/dev/null | sed "s/^target:/$bench:/" || true
 done
 if ((${#failed[@]})); then

@@ -2,8 +2,10 @@
 # Installs everything Lattice needs to build, run and test, idempotently:
 # Debian packages (when missing), and the project venv (.venv, made from
 # /usr/bin/python3 with --system-site-packages so it sees Debian's torch and
-# scikit-learn) with the pinned PyPI packages of requirements-dev.txt, and
-# the SDK (sdk/python).
+# scikit-learn) with the pinned PyPI packages of requirements-dev.txt, the
+# SDK (sdk/python), and the wheels of tests/wheels/requirements.txt, which
+# the environment tests and benchmark install without a network, in
+# ${LATTICE_TEST_WHEELS:-~/.cache/lattice/test-wheels} (outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,3 +51,15 @@ if ! .venv/bin/python -c "import lattice, sys; sys.exit(0 if lattice.__file__.st
   .venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e sdk/python
 fi
 
+# The test wheels: downloaded once, again only when the list changes.
+wheels=${LATTICE_TEST_WHEELS:-$HOME/.cache/lattice/test-wheels}
+wheels_stamp=$wheels/.requirements.sha256
+want=$(sha256sum tests/wheels/requirements.txt | cut -d' ' -f1)
+if [[ ! -f $wheels_stamp || $(cat "$wheels_stamp") != "$want" ]]; then
+  echo "install-deps: downloading the test wheels into $wheels"
+  mkdir -p "$wheels"
+  rm -f "$wheels"/*.whl
+  .venv/bin/pip download --quiet --disable-pip-version-check --only-binary=:all: -d "$wheels" \
+    -r tests/wheels/requirements.txt
+  echo "$want" > "$wheels_stamp"
+fi

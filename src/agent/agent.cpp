@@ -17,7 +17,10 @@
 #include <thread>
 
 #include "agent/collector.h"
+#include "agent/env_build.h"
+#include "agent/env_cache.h"
 #include "agent/launcher.h"
+#include "agent/snapshot_fetch.h"
 #include "common/fs.h"
 #include "common/safe_path.h"
 #include "metrics/points_codec.h"
@@ -56,8 +59,10 @@ struct AttemptRecord {
   int exit_code = -1;
   bool exit_reported = false;
   bool stop_requested = false;
-  std::string message;
-  std::thread reader;
+  std::string message;  // while starting: what it does; after: why it ended
+  std::thread reader;   // prepares, launches, then reads the output
+  std::atomic<bool> cancel_prepare{false};  // stops an environment build
+  std::unique_ptr<EnvLease> env;            // the environment, held in use while it runs
 
   // Metrics and files (the collector thread and the uploader).
   std::unique_ptr<AttemptCollector> collector;
@@ -190,6 +195,8 @@ class Agent final {
       gpu_sampler_ = GpuSampler::Open(&why);
       if (!gpu_sampler_) LOG_WARN(kLog, "no GPU metrics: " << why);
     }
+    env_cache_ = std::make_unique<EnvCache>(options_.home / "envs");
+    LATTICE_RETURN_IF_ERROR(env_cache_->Init());
     RecoverSpool();
     return OkStatus();
   }
@@ -375,6 +382,7 @@ class Agent final {
       auto it = attempts_.find(id);
       if (it == attempts_.end() || it->second->exited || it->second->stop_requested) continue;
       it->second->stop_requested = true;
+      it->second->cancel_prepare = true;
       LOG_INFO(kLog, "stopping attempt " << id);
       RequestStop(it->second->supervisor);
     }
@@ -394,87 +402,192 @@ class Agent final {
     (void)fs::RemoveAll(rec->dir);
   }
 
-  // Fetches the code (cached by hash), prepares the workspace and launches.
+  // Takes on an attempt: its own thread fetches the code, restores the
+  // checkpoint, gets the environment (which may take minutes to build) and
+  // launches, so the sync loop never waits on any of it.
   void Start(const Assignment& a) {
     auto rec = std::make_shared<AttemptRecord>();
     rec->assignment = a;
     rec->dir = options_.home / "attempts" / std::to_string(a.attempt);
-    Status st = Prepare(*rec);
-    Result<Launched> launched = st.ok() ? Launch(BuildLaunchSpec(*rec)) : Result<Launched>(st.error());
+    rec->message = "fetching the code";
+    {
+      std::lock_guard lock(mu_);
+      attempts_[a.attempt] = rec;
+      report_pending_ = true;  // tell the server at once (the sync long poll may be idle)
+    }
+    cv_.notify_all();
+    AttemptRecord* raw = rec.get();
+    rec->reader = std::thread([this, raw] { RunAttempt(raw); });
+  }
+
+  void RunAttempt(AttemptRecord* raw) {
+    AttemptRecord& rec = *raw;
+    const Assignment& a = rec.assignment;
+    bool env_failed = false;
+    Status st = Prepare(rec, &env_failed);
+    bool cancelled;
+    {
+      // Cancelled or stopping: whatever Prepare said (a build it broke off).
+      std::lock_guard lock(mu_);
+      cancelled = rec.lost || rec.stop_requested;
+    }
+    if (cancelled) st = Error(ErrorCode::kFailedPrecondition, "cancelled before it started");
+    Result<Launched> launched = st.ok() ? Launch(BuildLaunchSpec(rec)) : Result<Launched>(st.error());
     int spool_fd = -1;
     if (launched.ok()) {
-      spool_fd = ::open((rec->dir / "output.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      spool_fd = ::open((rec.dir / "output.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
       if (spool_fd < 0) {
         RequestStop(launched->supervisor);
         launched = ErrnoError("cannot open the spool file", errno);
       }
     }
-    if (!launched.ok()) {
-      LOG_WARN(kLog, "attempt " << a.attempt << " could not start: " << launched.error().message);
-      (void)fs::MakeDirs(rec->dir);
-      std::string text = "lattice: could not start: " + launched.error().message + "\n";
-      (void)fs::WriteFileAtomic(rec->dir / "output.log", text);
-      (void)fs::WriteFileAtomic(rec->dir / "exit", "127");
-      rec->captured = text.size();
-      rec->exited = true;
-      rec->exit_code = 127;
-      rec->message = "could not start: " + launched.error().message;
-      rec->collected_final = rec->finalized = true;  // nothing ran, nothing to collect
+    if (!launched.ok()) return EndUnstarted(rec, launched.error(), cancelled, env_failed);
+    {
       std::lock_guard lock(mu_);
-      attempts_[a.attempt] = std::move(rec);
+      rec.supervisor = launched->supervisor;
+      rec.collector = MakeCollector(rec, launched->supervisor, gpu_sampler_ ? a.gpus : std::vector<int>{});
+      rec.message.clear();
+      report_pending_ = true;
+      // A cancel that came while it launched.
+      if (rec.stop_requested || rec.lost) RequestStop(rec.supervisor);
+    }
+    cv_.notify_all();
+    LOG_INFO(kLog, "attempt " << a.attempt << " (" << a.run << "/" << a.experiment << ") started, supervisor pid "
+                              << launched->supervisor);
+    ReadOutput(raw, launched->output_fd, spool_fd);
+  }
+
+  // An attempt that ended before its command ran: says why in its log and
+  // reports it (cancelled, lost with the agent, or failed).
+  void EndUnstarted(AttemptRecord& rec, const Error& error, bool cancelled, bool env_failed) {
+    (void)fs::MakeDirs(rec.dir);
+    std::unique_lock lock(mu_);
+    rec.env.reset();
+    rec.exited = true;
+    rec.exit_mono_ms = MonoMs();
+    rec.collected_final = rec.finalized = true;  // nothing ran, nothing to collect
+    report_pending_ = true;
+    if (rec.lost) {  // the agent is stopping: Shutdown wrote why
+      lock.unlock();
       cv_.notify_all();
       return;
     }
-    rec->supervisor = launched->supervisor;
-    // Lines the agent wrote before the launch (a restored checkpoint) are
-    // already in the spool file.
-    struct stat spool_st {};
-    if (::fstat(spool_fd, &spool_st) == 0) rec->captured = static_cast<uint64_t>(spool_st.st_size);
-    rec->collector = MakeCollector(*rec, launched->supervisor, gpu_sampler_ ? a.gpus : std::vector<int>{});
-    AttemptRecord* raw = rec.get();
-    {
-      std::lock_guard lock(mu_);
-      attempts_[a.attempt] = std::move(rec);
+    if (cancelled) {
+      rec.exit_code = 128 + SIGTERM;
+      rec.message = "cancelled before it started";
+    } else if (env_failed) {
+      rec.exit_code = 1;
+      rec.message = error.message;  // "environment build failed: ..."
+    } else {
+      rec.exit_code = 127;
+      rec.message = "could not start: " + error.message;
     }
-    LOG_INFO(kLog, "attempt " << a.attempt << " (" << a.run << "/" << a.experiment << ") started, supervisor pid "
-                              << launched->supervisor);
-    raw->reader = std::thread([this, raw, out = launched->output_fd, spool_fd] { ReadOutput(raw, out, spool_fd); });
-    // Tell the server at once that it runs (the sync long poll may be idle).
+    LOG_WARN(kLog, "attempt " << rec.assignment.attempt << ": " << rec.message);
+    AppendNoteLocked(rec, "lattice: " + rec.message + "\n");
+    (void)fs::WriteFileAtomic(rec.dir / "exit", std::to_string(rec.exit_code));
+    lock.unlock();
+    cv_.notify_all();
+  }
+
+  // Says what a not-yet-running attempt is doing (shown by `lattice status`).
+  void SetPhase(AttemptRecord& rec, const std::string& doing) {
     {
       std::lock_guard lock(mu_);
+      if (rec.lost || rec.message == doing) return;
+      rec.message = doing;
       report_pending_ = true;
     }
     cv_.notify_all();
   }
 
-  Status Prepare(AttemptRecord& rec) {
+  Status Prepare(AttemptRecord& rec, bool* env_failed) {
     const Assignment& a = rec.assignment;
     LATTICE_RETURN_IF_ERROR(fs::MakeDirs(rec.dir / "code"));
     LATTICE_RETURN_IF_ERROR(fs::MakeDirs(rec.dir / "artifacts"));
     LATTICE_RETURN_IF_ERROR(fs::MakeDirs(rec.dir / "checkpoints"));
-    auto cached = options_.home / "cache" / (a.snapshot + ".tar.zst");
-    auto archive = fs::ReadFile(cached);
-    if (!archive.ok()) {
-      net::ClientRequest req;
-      req.target = Api("/blobs/" + a.snapshot);
-      req.timeout = std::chrono::milliseconds(120000);
-      LATTICE_ASSIGN_OR_RETURN(net::HttpResponse resp, Client().Send(req));
-      if (resp.status != 200)
-        return Error(ErrorCode::kUnavailable, "cannot download code snapshot " + a.snapshot + ": HTTP " +
-                                                  std::to_string(resp.status));
-      LATTICE_RETURN_IF_ERROR(fs::WriteFileAtomic(cached, resp.body, 0600));
-      archive = std::move(resp.body);
+    LATTICE_RETURN_IF_ERROR(
+        FetchSnapshot(Client(), Api(""), options_.home / "cache", a.snapshot, rec.dir / "code"));
+    LATTICE_RETURN_IF_ERROR(RestoreCheckpoint(rec));
+    Status env = PrepareEnvironment(rec);
+    *env_failed = !env.ok();
+    return env;
+  }
+
+  // Finds or builds the run's Python environment (once per key on this
+  // node; concurrent attempts wait for one build) and holds it in use.
+  Status PrepareEnvironment(AttemptRecord& rec) {
+    const EnvironmentSpec& e = rec.assignment.environment;
+    if (e.empty()) return OkStatus();
+    const int64_t t0 = MonoMs();
+    SetPhase(rec, "preparing the environment");
+    const char* path_env = getenv("PATH");
+    std::string base = rec.assignment.python.empty() ? python_ : rec.assignment.python;
+    auto resolved = ResolveExecutable(base, path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
+    auto fail = [](const Error& err) {
+      return Error(ErrorCode::kFailedPrecondition, "environment build failed: " + err.message);
+    };
+    if (!resolved.ok()) return fail(resolved.error());
+    auto tools = FindEnvTools(*resolved, options_.uv, path_env ? path_env : "");
+    if (!tools.ok()) return fail(tools.error());
+    auto version = InterpreterVersion(tools->python);
+    if (!version.ok()) return fail(version.error());
+    EnvSpec spec{*version, PlatformTag(), e.requirements, e.system_site_packages, e.setup};
+    const std::string key = EnvKey(spec);
+    EnvBuildInput input;
+    input.spec = spec;
+    input.workdir = rec.dir / "code";
+    input.env = BaseEnvironment(rec.assignment);
+    input.cache_dir = options_.home / "cache" / (tools->uv.empty() ? "pip" : "uv");
+    auto sink = [&](std::string_view text) { AppendNote(rec, std::string(text)); };
+    auto lease = env_cache_->Acquire(key, [&](const std::filesystem::path& dir) {
+      SetPhase(rec, "building the environment");
+      return BuildEnv(dir, input, *tools, sink, &rec.cancel_prepare);
+    });
+    if (!lease.ok()) return fail(lease.error());
+    const int64_t ms = MonoMs() - t0;
+    char took[64];
+    if (lease->built()) std::snprintf(took, sizeof took, "built in %.1f s", static_cast<double>(ms) / 1000.0);
+    else std::snprintf(took, sizeof took, "ready (cached) in %lld ms", static_cast<long long>(ms));
+    AppendNote(rec, "lattice: environment " + key.substr(0, 12) + " " + took + "\n");
+    rec.env = std::make_unique<EnvLease>(std::move(*lease));
+    return OkStatus();
+  }
+
+  // The interpreter's version, asked once per interpreter.
+  Result<std::string> InterpreterVersion(const std::string& python) {
+    {
+      std::lock_guard lock(versions_mu_);
+      if (auto it = python_versions_.find(python); it != python_versions_.end()) return it->second;
     }
-    snapshot::ExtractOptions extract;
-    extract.expected_sha256 = a.snapshot;
-    LATTICE_RETURN_IF_ERROR(snapshot::ExtractSnapshot(*archive, rec.dir / "code", extract));
-    return RestoreCheckpoint(rec);
+    LATTICE_ASSIGN_OR_RETURN(std::string v, PythonVersion(python));
+    std::lock_guard lock(versions_mu_);
+    python_versions_[python] = v;
+    return v;
+  }
+
+  // The agent's environment without its own LATTICE_* settings, plus the
+  // run's --env: what the build and the command start from.
+  static std::map<std::string, std::string> BaseEnvironmentMap(const Assignment& a) {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || kv.rfind("LATTICE_", 0) == 0) continue;
+      env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const auto& [k, v] : a.env) env[k] = v;
+    return env;
+  }
+  static std::vector<std::string> BaseEnvironment(const Assignment& a) {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : BaseEnvironmentMap(a)) out.push_back(k + "=" + v);
+    return out;
   }
 
   // Puts the newest complete checkpoint of the experiment (the server's
   // pick) into the new attempt's checkpoint directory, verified by hash,
   // and says so at the top of the attempt's log.
-  Status RestoreCheckpoint(const AttemptRecord& rec) {
+  Status RestoreCheckpoint(AttemptRecord& rec) {
     const auto& files = rec.assignment.restore;
     if (files.empty()) return OkStatus();
     int dirfd = ::open((rec.dir / "checkpoints").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -488,10 +601,10 @@ class Agent final {
     }
     ::close(dirfd);
     if (!st.ok()) return st.error().Wrap("restoring checkpoint");
-    std::string note = "lattice: restored checkpoint " + files.front().path.substr(0, files.front().path.find('/')) +
-                       " (" + std::to_string(files.size()) + " file" + (files.size() == 1 ? "" : "s") + ", " +
-                       std::to_string(bytes) + " bytes) into LATTICE_CHECKPOINT_DIR\n";
-    return fs::WriteFileAtomic(rec.dir / "output.log", note, 0600);
+    AppendNote(rec, "lattice: restored checkpoint " + files.front().path.substr(0, files.front().path.find('/')) +
+                        " (" + std::to_string(files.size()) + " file" + (files.size() == 1 ? "" : "s") + ", " +
+                        std::to_string(bytes) + " bytes) into LATTICE_CHECKPOINT_DIR\n");
+    return OkStatus();
   }
 
   Status DownloadBlobTo(int dirfd, const RestoreFile& f) {
@@ -520,13 +633,7 @@ class Agent final {
     LaunchSpec spec;
     spec.cwd = (rec.dir / "code").string();
     spec.grace_ms = a.grace_ms >= 0 ? a.grace_ms : options_.default_grace_ms;
-    std::map<std::string, std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string kv = *e;
-      auto eq = kv.find('=');
-      if (eq == std::string::npos || kv.rfind("LATTICE_", 0) == 0) continue;
-      env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
+    std::map<std::string, std::string> env = BaseEnvironmentMap(a);
     std::string gpus;
     for (int g : a.gpus) gpus += (gpus.empty() ? "" : ",") + std::to_string(g);
     env["CUDA_VISIBLE_DEVICES"] = gpus;
@@ -545,12 +652,19 @@ class Agent final {
     env["NODE_RANK"] = "0";
     env["GROUP_RANK"] = "0";
     env["PYTHONUNBUFFERED"] = "1";  // live logs: Python must not hold lines back
+    if (rec.env) {  // as an activated venv would
+      const std::string bin = (rec.env->path() / "bin").string();
+      env["VIRTUAL_ENV"] = rec.env->path().string();
+      env["PATH"] = env.count("PATH") ? bin + ":" + env["PATH"] : bin;
+      env.erase("PYTHONHOME");
+    }
     for (const auto& [k, v] : a.env) env[k] = v;  // the user's word wins
     for (const auto& [k, v] : env) spec.env.push_back(k + "=" + v);
 
     std::string script = a.script;
     std::string program;
     if (EndsWith(script, ".py")) program = a.python.empty() ? python_ : a.python;
+    if (EndsWith(script, ".py") && rec.env) program = (rec.env->path() / "bin" / "python").string();
     else if (EndsWith(script, ".sh")) program = "bash";
     const char* path_env = getenv("PATH");
     std::string path = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
@@ -586,6 +700,7 @@ class Agent final {
     while (waitpid(rec->supervisor, &status, 0) < 0 && errno == EINTR) {
     }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    rec->env.reset();  // no longer in use: prunable
     (void)fs::WriteFileAtomic(rec->dir / "exit", std::to_string(code));
     LOG_INFO(kLog, "attempt " << rec->assignment.attempt << " exited with code " << code);
     {
@@ -833,8 +948,11 @@ class Agent final {
   // A line of Lattice's own in the experiment's log (appended atomically
   // beside the ranks' output).
   void AppendNote(AttemptRecord& rec, const std::string& line) {
-    std::lock_guard lock(mu_);
-    AppendNoteLocked(rec, line);
+    {
+      std::lock_guard lock(mu_);
+      AppendNoteLocked(rec, line);
+    }
+    cv_.notify_all();  // the shipper sends it now
   }
   // Requires mu_ (which orders it with the shipper's view of `captured`).
   void AppendNoteLocked(AttemptRecord& rec, const std::string& line) {
@@ -988,11 +1106,13 @@ class Agent final {
     {
       std::lock_guard lock(mu_);
       for (auto& [id, rec] : attempts_) {
-        if (!rec->exited && rec->supervisor > 0) {
+        if (!rec->exited) {
           // Not the script's failure: the machine is going away.
           rec->lost = true;
           rec->message = "the agent on this node was stopped";
+          (void)fs::MakeDirs(rec->dir);
           (void)fs::WriteFileAtomic(rec->dir / "lost", rec->message);
+          rec->cancel_prepare = true;
           RequestStop(rec->supervisor);
           running.push_back(rec.get());
         }
@@ -1029,6 +1149,9 @@ class Agent final {
   bool shipping_done_ = false;                                  // guarded by mu_
   std::atomic<int64_t> ship_deadline_ms_{INT64_MAX};
   std::unique_ptr<GpuSampler> gpu_sampler_;  // null without NVML
+  std::unique_ptr<EnvCache> env_cache_;      // <home>/envs
+  std::mutex versions_mu_;
+  std::map<std::string, std::string> python_versions_;  // interpreter -> version; guarded by versions_mu_
   std::condition_variable upload_cv_;
   std::deque<UploadJob> uploads_;  // guarded by mu_
   bool collecting_done_ = false;   // guarded by mu_

@@ -30,6 +30,7 @@ struct AgentOptions {
   int64_t sync_wait_ms = 2000;
   std::string node_id;  // empty: read from (or create in) home
   std::string default_python;  // empty: venv beside the binary, else python3
+  std::string uv;  // uv for building environments; empty: beside the Python, else PATH, else pip
   int64_t default_grace_ms = 30'000;  // for runs that did not set --grace
   int64_t system_metrics_interval_ms = 5000;  // CPU, memory and GPU samples; 0: off
   // An exited attempt's exit is reported once its files are uploaded, or

@@ -30,28 +30,35 @@ std::string Trim(const std::string& s) {
   return s.substr(a, b - a + 1);
 }
 
-// An exclusive flock on <root>/<key>.lock, released when destroyed (and by
-// the kernel when the process dies, so a killed builder never blocks).
+// A flock on <root>/<key>.lock, released when destroyed (and by the kernel
+// when the process dies, so a killed builder never blocks anyone).
 class KeyLock final {
  public:
-  static Result<KeyLock> Take(const std::filesystem::path& path, bool wait) {
+  static Result<KeyLock> Take(const std::filesystem::path& path, int mode, bool wait) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return ErrnoError("opening lock " + path.string(), errno);
+    KeyLock lock(fd);
+    LATTICE_RETURN_IF_ERROR(lock.Change(mode, wait, path));
+    return lock;
+  }
+  // Converts the lock (shared <-> exclusive) on the same open file.
+  Status Change(int mode, bool wait, const std::filesystem::path& path) {
     int rc;
-    while ((rc = ::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR) {
+    while ((rc = ::flock(fd_, mode | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR) {
     }
-    if (rc != 0) {
-      int err = errno;
-      ::close(fd);
-      if (err == EWOULDBLOCK) return Error(ErrorCode::kFailedPrecondition, path.string() + " is held");
-      return ErrnoError("locking " + path.string(), err);
-    }
-    return KeyLock(fd);
+    if (rc == 0) return OkStatus();
+    if (errno == EWOULDBLOCK) return Error(ErrorCode::kFailedPrecondition, path.string() + " is held");
+    return ErrnoError("locking " + path.string(), errno);
   }
   KeyLock(KeyLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
   KeyLock(const KeyLock&) = delete;
   ~KeyLock() {
     if (fd_ >= 0) ::close(fd_);
+  }
+  int Release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
   }
 
  private:
@@ -130,29 +137,40 @@ bool EnvCache::IsReady(const std::string& key) const {
   return ValidKey(key) && ::stat((root_ / key / kReady).c_str(), &st) == 0;
 }
 
-Result<std::filesystem::path> EnvCache::Acquire(const std::string& key, const EnvBuilder& build) {
+EnvLease::~EnvLease() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<EnvLease> EnvCache::Acquire(const std::string& key, const EnvBuilder& build) {
   if (!ValidKey(key)) return Error(ErrorCode::kInvalidArgument, "environment key must be a lowercase hex SHA-256");
   const std::filesystem::path dir = root_ / key;
-  if (IsReady(key)) {
-    Touch(dir / kUsed);
-    return dir;
+  const std::filesystem::path lock_path = root_ / (key + ".lock");
+  // The common case: ready, and held shared so no prune removes it.
+  {
+    LATTICE_ASSIGN_OR_RETURN(KeyLock shared, KeyLock::Take(lock_path, LOCK_SH, /*wait=*/true));
+    if (IsReady(key)) {
+      Touch(dir / kUsed);
+      return EnvLease(dir, false, shared.Release());
+    }
   }
-  LATTICE_ASSIGN_OR_RETURN(KeyLock lock, KeyLock::Take(root_ / (key + ".lock"), /*wait=*/true));
-  if (IsReady(key)) {  // built while we waited
-    Touch(dir / kUsed);
-    return dir;
-  }
-  // Whatever is there is a build that failed or died: start over.
-  LATTICE_RETURN_IF_ERROR(fs::RemoveAll(dir));
-  LATTICE_RETURN_IF_ERROR(fs::MakeDirs(dir));
-  Status built = build(dir);
-  if (!built.ok()) {
-    (void)fs::RemoveAll(dir);
-    return built.error();
+  LATTICE_ASSIGN_OR_RETURN(KeyLock lock, KeyLock::Take(lock_path, LOCK_EX, /*wait=*/true));
+  bool built = false;
+  if (!IsReady(key)) {
+    // Whatever is there is a build that failed or died: start over.
+    LATTICE_RETURN_IF_ERROR(fs::RemoveAll(dir));
+    LATTICE_RETURN_IF_ERROR(fs::MakeDirs(dir));
+    Status st = build(dir);
+    if (!st.ok()) {
+      (void)fs::RemoveAll(dir);
+      return st.error();
+    }
+    LATTICE_RETURN_IF_ERROR(fs::WriteFileAtomic(dir / kReady, key + "\n", 0600));
+    built = true;
   }
   Touch(dir / kUsed);
-  LATTICE_RETURN_IF_ERROR(fs::WriteFileAtomic(dir / kReady, key + "\n", 0600));
-  return dir;
+  // Others waiting for the build may now share it.
+  LATTICE_RETURN_IF_ERROR(lock.Change(LOCK_SH, /*wait=*/true, lock_path));
+  return EnvLease(dir, built, lock.Release());
 }
 
 std::vector<EnvEntry> EnvCache::List() const {
@@ -172,7 +190,7 @@ std::vector<EnvEntry> EnvCache::List() const {
   return out;
 }
 
-Result<std::vector<EnvEntry>> EnvCache::Prune(const std::set<std::string>& in_use) {
+Result<std::vector<EnvEntry>> EnvCache::Prune(int64_t unused_since_ms) {
   std::vector<EnvEntry> removed;
   std::error_code ec;
   std::vector<std::filesystem::path> dirs;
@@ -181,10 +199,10 @@ Result<std::vector<EnvEntry>> EnvCache::Prune(const std::set<std::string>& in_us
   if (ec) return Error(ErrorCode::kIo, "listing " + root_.string() + ": " + ec.message());
   for (const auto& dir : dirs) {
     const std::string key = dir.filename().string();
-    if (in_use.count(key)) continue;
-    auto lock = KeyLock::Take(root_ / (key + ".lock"), /*wait=*/false);
-    if (!lock.ok()) continue;  // being built right now
+    auto lock = KeyLock::Take(root_ / (key + ".lock"), LOCK_EX, /*wait=*/false);
+    if (!lock.ok()) continue;  // being built or used right now
     EnvEntry entry{key, dir, TreeSize(dir), MtimeMs(dir / kUsed)};
+    if (IsReady(key) && entry.last_used_ms >= unused_since_ms) continue;
     // The lock file stays: unlinking it would let a waiter on the old file
     // and a newcomer on a new one both hold "the" lock.
     LATTICE_RETURN_IF_ERROR(fs::RemoveAll(dir));

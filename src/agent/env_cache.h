@@ -10,14 +10,16 @@
 //   <key>/                 the environment (a venv), complete once it holds
 //   <key>/.lattice-ready   the ready marker, written last
 //   <key>/.lattice-used    its modification time is the last use
-//   <key>.lock             held (flock) while building or pruning that key
+//   <key>.lock             flock: exclusive while building or pruning that
+//                          key, shared while an attempt uses it
+// The shared lock is what "in use" means, across processes: `lattice env
+// prune` skips an environment any attempt on the node holds.
 // Thread-safe: every method may be called from any thread.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,24 @@ struct EnvEntry {
 // error, with the build's output, is what the caller reports.
 using EnvBuilder = std::function<Status(const std::filesystem::path& dir)>;
 
+// A ready environment, held in use (a shared lock on its key) until this
+// is destroyed.
+class EnvLease final {
+ public:
+  EnvLease(std::filesystem::path path, bool built, int lock_fd) : path_(std::move(path)), built_(built), fd_(lock_fd) {}
+  EnvLease(EnvLease&& o) noexcept : path_(std::move(o.path_)), built_(o.built_), fd_(o.fd_) { o.fd_ = -1; }
+  EnvLease& operator=(EnvLease&&) = delete;
+  EnvLease(const EnvLease&) = delete;
+  ~EnvLease();
+  const std::filesystem::path& path() const { return path_; }
+  bool built() const { return built_; }  // by this Acquire, rather than found ready
+
+ private:
+  std::filesystem::path path_;
+  bool built_;
+  int fd_;
+};
+
 class EnvCache final {
  public:
   explicit EnvCache(std::filesystem::path root) : root_(std::move(root)) {}
@@ -60,15 +80,15 @@ class EnvCache final {
 
   // The ready environment for key, building it with `build` first if no one
   // has. Blocks while another caller builds the same key.
-  Result<std::filesystem::path> Acquire(const std::string& key, const EnvBuilder& build);
+  Result<EnvLease> Acquire(const std::string& key, const EnvBuilder& build);
   bool IsReady(const std::string& key) const;
 
   // Ready environments, sorted by key.
   std::vector<EnvEntry> List() const;
-  // Removes ready environments whose key is not in in_use, and what failed
-  // or killed builds left, skipping any key being built right now. Returns
-  // what it removed.
-  Result<std::vector<EnvEntry>> Prune(const std::set<std::string>& in_use);
+  // Removes environments last used before `unused_since_ms` (wall clock;
+  // INT64_MAX: all) and what failed or killed builds left, skipping any key
+  // being built or held by a lease right now. Returns what it removed.
+  Result<std::vector<EnvEntry>> Prune(int64_t unused_since_ms);
 
  private:
   std::filesystem::path root_;

@@ -58,7 +58,9 @@ TEST(EnvCache, TheSecondAcquireReusesTheEnvironmentWithoutBuilding) {
   ASSERT_TRUE(first.ok()) << first.error().message;
   auto second = cache.Acquire(kKey, Writes("python", &builds));
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(*first, *second);
+  EXPECT_EQ(first->path(), second->path());
+  EXPECT_TRUE(first->built());
+  EXPECT_FALSE(second->built());
   EXPECT_EQ(builds.load(), 1);
   EXPECT_TRUE(cache.IsReady(kKey));
 }
@@ -78,7 +80,7 @@ TEST(EnvCache, ConcurrentAcquiresOfANewKeyBuildItOnce) {
   for (int i = 0; i < 4; ++i)
     threads.emplace_back([&] {
       auto r = cache.Acquire(kKey, slow);
-      if (r.ok() && fs::ReadFile(*r / "python").ok()) ++ready;
+      if (r.ok() && fs::ReadFile(r->path() / "python").ok()) ++ready;
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(builds.load(), 1);
@@ -102,7 +104,7 @@ TEST(EnvCache, AFailedBuildIsNeverReadyAndTheNextAcquireStartsOver) {
   auto again = cache.Acquire(kKey, Writes("python", &builds));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(builds.load(), 1);
-  EXPECT_FALSE(std::filesystem::exists(*again / "half"));
+  EXPECT_FALSE(std::filesystem::exists(again->path() / "half"));
 }
 
 TEST(EnvCache, ABuildKilledHalfWayIsNeverUsedAndReleasesItsLock) {
@@ -131,7 +133,7 @@ TEST(EnvCache, ABuildKilledHalfWayIsNeverUsedAndReleasesItsLock) {
   auto r = cache.Acquire(kKey, Writes("python", &builds));  // does not block on the dead builder
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(builds.load(), 1);
-  EXPECT_FALSE(std::filesystem::exists(*r / "half"));
+  EXPECT_FALSE(std::filesystem::exists(r->path() / "half"));
 }
 
 TEST(EnvCache, ListShowsSizeAndLastUseAndPruneKeepsEnvironmentsInUse) {
@@ -140,21 +142,45 @@ TEST(EnvCache, ListShowsSizeAndLastUseAndPruneKeepsEnvironmentsInUse) {
   ASSERT_TRUE(cache.Init().ok());
   const std::string other(64, 'b');
   std::atomic<int> builds{0};
-  ASSERT_TRUE(cache.Acquire(kKey, [](const std::filesystem::path& d) {
-                return fs::WriteFileAtomic(d / "lib", std::string(5000, 'x'));
-              }).ok());
-  ASSERT_TRUE(cache.Acquire(other, Writes("python", &builds)).ok());
+  auto held = cache.Acquire(kKey, [](const std::filesystem::path& d) {
+    return fs::WriteFileAtomic(d / "lib", std::string(5000, 'x'));
+  });
+  ASSERT_TRUE(held.ok());
+  ASSERT_TRUE(cache.Acquire(other, Writes("python", &builds)).ok());  // released at once
   auto list = cache.List();
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].key, kKey);
   EXPECT_GE(list[0].size_bytes, 5000u);
   EXPECT_GT(list[0].last_used_ms, 0);
-  auto removed = cache.Prune({kKey});
-  ASSERT_TRUE(removed.ok());
-  ASSERT_EQ(removed->size(), 1u);
-  EXPECT_EQ((*removed)[0].key, other);
+  // Another process (a `lattice env prune`) sees the lease too.
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    EnvCache in_child(dir.path());
+    auto removed = in_child.Prune(INT64_MAX);
+    _exit(removed.ok() && removed->size() == 1 && (*removed)[0].key == other ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_TRUE(cache.IsReady(kKey));
   EXPECT_FALSE(cache.IsReady(other));
+}
+
+TEST(EnvCache, PruneByAgeKeepsRecentlyUsedOnes) {
+  TempDir dir;
+  EnvCache cache(dir.path());
+  ASSERT_TRUE(cache.Init().ok());
+  std::atomic<int> builds{0};
+  ASSERT_TRUE(cache.Acquire(kKey, Writes("python", &builds)).ok());
+  auto kept = cache.Prune(/*unused_since_ms=*/0);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(kept->empty());
+  EXPECT_TRUE(cache.IsReady(kKey));
+  auto removed = cache.Prune(INT64_MAX);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->size(), 1u);
+  EXPECT_TRUE(cache.List().empty());
 }
 
 TEST(EnvCache, AMalformedKeyIsRefused) {

@@ -89,6 +89,15 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000)), [&](RunOptions& d) { d.max_restarts = ro.max_restarts; });
   track(run->add_option("--grace", ro.grace, "time between SIGTERM and SIGKILL on cancel (default: the agent's, 30s)"), [&](RunOptions& d) { d.grace = ro.grace; });
   track(run->add_option("--python", ro.python, "Python for .py scripts (default: the project venv, else python3)"), [&](RunOptions& d) { d.python = ro.python; });
+  track(run->add_option("--requirements", ro.requirements,
+                        "requirements file for the run's Python environment (default: requirements.txt, else "
+                        "pyproject.toml dependencies, beside the script)"),
+        [&](RunOptions& d) { d.requirements = ro.requirements; });
+  track(run->add_option("--setup", ro.setup, "shell command run once per environment after its packages"),
+        [&](RunOptions& d) { d.setup = ro.setup; });
+  track(run->add_flag("--system-site-packages,--system_site_packages", ro.system_site_packages,
+                      "let the environment see the interpreter's packages (e.g. Debian's torch)"),
+        [&](RunOptions& d) { d.system_site_packages = ro.system_site_packages; });
   track(run->add_flag("-f,--follow", ro.follow, "stream the logs to the end and exit with the script's exit code"), [&](RunOptions& d) { d.follow = ro.follow; });
   track(run->add_option("--strategy", ro.strategy, "grid_search (every combination, default) or random_search")
       ->check(CLI::IsMember({"grid_search", "random_search"})), [&](RunOptions& d) { d.strategy = ro.strategy; });
@@ -183,8 +192,22 @@ int Main(int argc, char** argv) {
   agent_cmd->footer("\nExamples:\n  lattice agent --server http://10.0.0.1:8470\n"
                     "  lattice agent --server http://127.0.0.1:8470 --simulate-gpus 8\n");
 
-  for (CLI::App* sub : {run, status, logs, cancel, metrics, artifacts, nodes, server, agent_cmd}) add_globals(sub);
-  for (CLI::App* sub : {server_start, server_stop}) sub->fallthrough();
+  agent_cmd->add_option("--uv", ao.uv, "uv for building environments (default: beside the Python, else on PATH, "
+                                       "else python -m venv + pip)");
+
+  EnvOptions eo;
+  auto* env_cmd = app.add_subcommand("env", "list or prune the Python environments built on this machine");
+  env_cmd->require_subcommand(1);
+  auto* env_list = env_cmd->add_subcommand("list", "cached environments with size and last use");
+  auto* env_prune = env_cmd->add_subcommand("prune", "remove cached environments no running experiment uses");
+  env_prune->add_option("--older-than", eo.older_than, "only those unused for this long, e.g. 7d");
+  for (CLI::App* sub : {env_list, env_prune})
+    sub->add_option("--agent-home", eo.agent_home, "the agent's state (default: $LATTICE_HOME/agent)");
+  env_cmd->footer("\nExamples:\n  lattice env list\n  lattice env prune --older-than 7d\n");
+
+  for (CLI::App* sub : {run, status, logs, cancel, metrics, artifacts, nodes, server, agent_cmd, env_cmd})
+    add_globals(sub);
+  for (CLI::App* sub : {server_start, server_stop, env_list, env_prune}) sub->fallthrough();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -226,6 +249,8 @@ int Main(int argc, char** argv) {
     if (metrics->parsed()) return MetricsCommand(g, mo);
     if (artifacts->parsed()) return ArtifactsCommand(g, aro);
     if (nodes->parsed()) return NodesCommand(g);
+    if (env_list->parsed()) return EnvListCommand(g, eo);
+    if (env_prune->parsed()) return EnvPruneCommand(g, eo);
     if (server->parsed()) {
       if (server_start->parsed()) return ServerStartCommand(g);
       if (server_stop->parsed()) return ServerStopCommand(g);

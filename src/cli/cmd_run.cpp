@@ -12,6 +12,8 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/units.h"
+#include "cli/requirements_source.h"
+#include "cli/snapshot_upload.h"
 #include "snapshot/snapshot.h"
 #include "sweep/sweep.h"
 
@@ -147,6 +149,22 @@ Result<Json> BuildSubmission(const RunOptions& o, const std::string& snapshot, c
   return body;
 }
 
+// The run's Python environment: requirement text found beside the script
+// (or given), the set-up command and whether system packages show through.
+Result<Json> EnvironmentJson(const RunOptions& o, const std::filesystem::path& dir) {
+  LATTICE_ASSIGN_OR_RETURN(RequirementsSource reqs, FindRequirements(dir, o.requirements));
+  if (reqs.text.empty() && o.setup.empty()) {
+    if (!o.requirements.empty())
+      return Error(ErrorCode::kInvalidArgument, "--requirements " + o.requirements + " lists no requirements",
+                   "requirements");
+    return Json();
+  }
+  return Json{{"requirements", reqs.text},
+              {"source", reqs.source},
+              {"system_site_packages", o.system_site_packages},
+              {"setup", o.setup}};
+}
+
 // The points of the sweep and how they were made, for the server to keep.
 void AddSweep(const RunOptions& o, const Plan& plan, Json* body) {
   Json parameters = Json::array();
@@ -161,20 +179,13 @@ void AddSweep(const RunOptions& o, const Plan& plan, Json* body) {
   (*body)["experiments"] = std::move(experiments);
 }
 
+// Uploads the chunks the server lacks (snapshot_upload.h); progress and a
+// summary go to stderr.
 Status Upload(ApiClient& client, const snapshot::Snapshot& snap) {
-  net::ClientRequest head;
-  head.method = "HEAD";
-  head.target = "/blobs/" + snap.sha256;
-  LATTICE_ASSIGN_OR_RETURN(net::HttpResponse exists, client.Send(head));
-  if (exists.status == 200) return OkStatus();  // stored once, by content
-  net::ClientRequest put;
-  put.method = "PUT";
-  put.target = "/blobs/" + snap.sha256;
-  put.body = snap.archive;
-  put.content_type = "application/octet-stream";
-  put.timeout = std::chrono::milliseconds(300000);
-  LATTICE_ASSIGN_OR_RETURN(net::HttpResponse resp, client.Send(put));
-  if (resp.status / 100 != 2) return ApiClient::ErrorFrom(resp).Wrap("uploading the code snapshot");
+  UploadOptions options;
+  options.tty = ::isatty(STDERR_FILENO) == 1;
+  LATTICE_ASSIGN_OR_RETURN(UploadResult result, UploadSnapshot(client, snap, options));
+  (void)result;
   return OkStatus();
 }
 
@@ -193,6 +204,8 @@ int RunCommand(const GlobalOptions& g, const RunOptions& o) {
   std::error_code ec;
   auto abs = std::filesystem::absolute(script, ec);
   auto dir = abs.parent_path();
+  auto environment = EnvironmentJson(o, dir);
+  if (!environment.ok()) return Fail(environment.error());
   auto snap = snapshot::CreateSnapshot(dir, snapshot::SnapshotOptions{});
   if (!snap.ok()) return Fail(snap.error());
 
@@ -202,6 +215,7 @@ int RunCommand(const GlobalOptions& g, const RunOptions& o) {
   auto body = BuildSubmission(o, snap->sha256, abs.filename().string());
   if (!body.ok()) return Fail(body.error());
   AddSweep(o, *plan, &*body);
+  if (!environment->is_null()) (*body)["environment"] = std::move(*environment);
   auto run = client->Post("/runs", *body);
   if (!run.ok()) return Fail(run.error());
   std::string name = (*run)["name"].get<std::string>();

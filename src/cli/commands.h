@@ -29,6 +29,10 @@ struct RunOptions {
   int max_restarts = 0;
   std::string grace;  // "30s"
   std::string python;
+  // The environment (issue: environments).
+  std::string requirements;  // a file; empty: requirements.txt or pyproject.toml beside the script
+  std::string setup;         // run once per environment
+  bool system_site_packages = false;
   bool follow = false;
   // Sweeps and scheduling.
   std::string strategy = "grid_search";
@@ -65,7 +69,14 @@ struct ArtifactsOptions {
   std::string download_dir;     // --download DIR; empty: list only
 };
 
+struct EnvOptions {
+  std::string agent_home;  // empty: $LATTICE_HOME/agent
+  std::string older_than;  // prune: only those unused this long, e.g. 7d
+};
+
 int RunCommand(const GlobalOptions& g, const RunOptions& o);
+int EnvListCommand(const GlobalOptions& g, const EnvOptions& o);
+int EnvPruneCommand(const GlobalOptions& g, const EnvOptions& o);
 int StatusCommand(const GlobalOptions& g, const std::string& run);
 int LogsCommand(const GlobalOptions& g, const LogsOptions& o);
 int CancelCommand(const GlobalOptions& g, const std::string& target);

@@ -135,10 +135,17 @@ Result<RunOptions> ParseRunConfig(const std::string& text, const std::filesystem
     else if (key == "max_restarts") st = r.Scalar(v, key, &o.max_restarts, "a whole number");
     else if (key == "grace") st = r.Scalar(v, key, &o.grace, "a duration like 30s");
     else if (key == "python") st = r.Scalar(v, key, &o.python, "a path");
+    else if (key == "requirements") {
+      std::string file;
+      st = r.Scalar(v, key, &file, "a path");
+      if (st.ok()) o.requirements = std::filesystem::path(file).is_absolute() ? file : (base_dir / file).string();
+    } else if (key == "setup") st = r.Scalar(v, key, &o.setup, "a shell command");
+    else if (key == "system_site_packages") st = r.Scalar(v, key, &o.system_site_packages, "true or false");
     else
       return r.Bad(kv.first, key,
                    "is not a known key (name, description, script, args, parameters, resources, env, strategy, "
-                   "trials, seed, max_experiments, max_parallel, priority, max_restarts, grace, python)");
+                   "trials, seed, max_experiments, max_parallel, priority, max_restarts, grace, python, requirements, "
+                   "setup, system_site_packages)");
     if (!st.ok()) return st.error();
   }
   o.parameter_args = std::move(parameter_args);

@@ -127,7 +127,7 @@ Json ToJson(const AgentWork& w) {
                           {"number", a.number},     {"script", a.script},   {"args", a.args},
                           {"snapshot", a.snapshot}, {"env", a.env},         {"python", a.python},
                           {"grace_ms", a.grace_ms}, {"resources", ToJson(a.resources)}, {"gpus", a.gpus},
-                          {"restore", restore}});
+                          {"restore", restore}, {"environment", EnvironmentToJson(a.environment)}});
   }
   return Json{{"assign", assign}, {"cancel", w.cancel}, {"forget", w.forget}};
 }
@@ -160,6 +160,8 @@ Result<AgentWork> ParseAgentWork(const Json& j) {
           x.restore.push_back(std::move(r));
         }
       }
+      if (a.contains("environment"))
+        LATTICE_RETURN_IF_ERROR(ParseEnvironment(a.at("environment"), "environment", &x.environment));
       w.assign.push_back(std::move(x));
     }
     w.cancel = GetInts<int64_t>(j, "cancel");

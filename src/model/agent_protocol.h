@@ -54,6 +54,7 @@ struct Assignment {
   Resources resources;
   std::vector<int> gpus;
   std::vector<RestoreFile> restore;
+  EnvironmentSpec environment;
 };
 
 struct AgentWork {

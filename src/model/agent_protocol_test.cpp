@@ -166,6 +166,8 @@ TEST(AgentWork, RoundTrip_KeepsAssignmentsCancelsAndForgets) {
   a.resources = Resources{2, 1024, 2};
   a.gpus = {4, 6};
   a.restore = {RestoreFile{"epoch=3/model.ckpt", std::string(64, 'd'), 5000, 0600}};
+  a.environment = EnvironmentSpec{"six==1.16.0\n--index-url https://u:p@h/simple\n", "requirements.txt", true,
+                                  "pip install -e ."};
   w.assign.push_back(a);
   w.cancel = {7, 8};
   w.forget = {8};
@@ -192,6 +194,11 @@ TEST(AgentWork, RoundTrip_KeepsAssignmentsCancelsAndForgets) {
   EXPECT_EQ(b.restore[0].sha256, std::string(64, 'd'));
   EXPECT_EQ(b.restore[0].size, 5000u);
   EXPECT_EQ(b.restore[0].mode, 0600u);
+  // The agent gets the requirements whole, credentials included: it builds.
+  EXPECT_EQ(b.environment.requirements, a.environment.requirements);
+  EXPECT_EQ(b.environment.source, "requirements.txt");
+  EXPECT_TRUE(b.environment.system_site_packages);
+  EXPECT_EQ(b.environment.setup, "pip install -e .");
   EXPECT_EQ(back->cancel, (std::vector<int64_t>{7, 8}));
   EXPECT_EQ(back->forget, (std::vector<int64_t>{8}));
   EXPECT_FALSE(back->empty());

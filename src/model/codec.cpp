@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "common/redact.h"
+
 namespace lattice {
 
 std::string IsoTime(int64_t ms) {
@@ -99,6 +101,7 @@ Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attemp
               {"max_parallel", run.spec.max_parallel},
               {"sweep", SweepToJson(run.spec.sweep)},
               {"grace_ms", run.spec.grace_ms},
+              {"environment", EnvironmentViewToJson(run.spec.environment)},
               {"experiments", exps}};
 }
 
@@ -144,6 +147,10 @@ Status ParseSpecFields(JsonReader& r, RunSpec* spec) {
   r.Optional("max_parallel", &spec->max_parallel);
   if (const Json* res = r.OptionalObject("resources")) {
     Status st = ParseResources(*res, r.FieldPath("resources"), &spec->resources);
+    if (!st.ok()) r.Fail(st.error());
+  }
+  if (const Json* env = r.OptionalObject("environment")) {
+    Status st = ParseEnvironment(*env, r.FieldPath("environment"), &spec->environment);
     if (!st.ok()) r.Fail(st.error());
   }
   if (const Json* sweep = r.OptionalObject("sweep")) {
@@ -238,7 +245,43 @@ Json SpecToJson(const RunSpec& s) {
               {"resources", ToJson(s.resources)}, {"env", s.env}, {"python", s.python},
               {"max_restarts", s.max_restarts}, {"grace_ms", s.grace_ms},
               {"priority", s.priority}, {"max_parallel", s.max_parallel},
-              {"sweep", SweepToJson(s.sweep)}};
+              {"sweep", SweepToJson(s.sweep)}, {"environment", EnvironmentToJson(s.environment)}};
+}
+
+Json EnvironmentToJson(const EnvironmentSpec& e) {
+  return Json{{"requirements", e.requirements},
+              {"source", e.source},
+              {"system_site_packages", e.system_site_packages},
+              {"setup", e.setup}};
+}
+
+Json EnvironmentViewToJson(const EnvironmentSpec& e) {
+  return Json{{"requirements", RedactCredentials(e.requirements)},
+              {"source", e.source},
+              {"system_site_packages", e.system_site_packages},
+              {"setup", RedactCredentials(e.setup)}};
+}
+
+Status ParseEnvironment(const Json& j, const std::string& path, EnvironmentSpec* out) {
+  JsonReader r(j, path);
+  r.Optional("requirements", &out->requirements);
+  r.Optional("source", &out->source);
+  r.Optional("system_site_packages", &out->system_site_packages);
+  r.Optional("setup", &out->setup);
+  LATTICE_RETURN_IF_ERROR(r.Finish());
+  auto check = [&](const std::string& field, const std::string& value, size_t max) -> Status {
+    if (value.size() > max)
+      return Error(ErrorCode::kInvalidArgument,
+                   "field '" + path + "." + field + "' is longer than " + std::to_string(max) + " bytes",
+                   path + "." + field);
+    if (value.find('\0') != std::string::npos)
+      return Error(ErrorCode::kInvalidArgument, "field '" + path + "." + field + "' contains a NUL byte",
+                   path + "." + field);
+    return OkStatus();
+  };
+  LATTICE_RETURN_IF_ERROR(check("requirements", out->requirements, 1 << 20));
+  LATTICE_RETURN_IF_ERROR(check("source", out->source, 4096));
+  return check("setup", out->setup, 64 << 10);
 }
 
 Result<RunSpec> SpecFromJson(const Json& j) {

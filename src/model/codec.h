@@ -41,6 +41,11 @@ Status ParseGpus(const Json& j, const std::string& path, std::vector<Gpu>* out);
 
 // Spec persistence (the store keeps it as JSON text).
 Json SpecToJson(const RunSpec& spec);
+// Everything, for storage and for the agent that builds it.
+Json EnvironmentToJson(const EnvironmentSpec& e);
+// What people and the API see: credentials in URLs masked.
+Json EnvironmentViewToJson(const EnvironmentSpec& e);
+Status ParseEnvironment(const Json& j, const std::string& path, EnvironmentSpec* out);
 Json SweepToJson(const SweepInfo& sweep);
 Result<RunSpec> SpecFromJson(const Json& j);
 

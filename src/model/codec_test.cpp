@@ -275,10 +275,38 @@ TEST(RunToJson, ExactKeySet_NoSurprises) {
   Json j = RunToJson(SampleRun(), {});
   EXPECT_EQ(Keys(j), (std::set<std::string>{"name", "state", "description", "created_at", "script", "args",
                                             "snapshot", "resources", "env_names", "python", "max_restarts",
-                                            "grace_ms", "priority", "max_parallel", "sweep", "experiments"}));
+                                            "grace_ms", "priority", "max_parallel", "sweep", "environment",
+                                            "experiments"}));
   EXPECT_EQ(Keys(j["experiments"][0]),
             (std::set<std::string>{"id", "state", "args", "exit_code", "attempts", "restarts", "node", "reason",
                                    "started_at", "ended_at", "gpus", "params"}));
+}
+
+TEST(RunToJson, EnvironmentCredentialsAreMaskedButStoredWhole) {
+  lattice::Run run = SampleRun();
+  run.spec.environment.requirements = "--index-url https://alice:hunter2@pypi.example/simple\nsix\n";
+  run.spec.environment.source = "requirements.txt";
+  run.spec.environment.setup = "pip install --extra-index-url https://tok3n@x.example/s pkg";
+  std::string shown = RunToJson(run, {}).dump();
+  EXPECT_EQ(shown.find("hunter2"), std::string::npos);
+  EXPECT_EQ(shown.find("tok3n"), std::string::npos);
+  EXPECT_NE(shown.find("https://****@pypi.example/simple"), std::string::npos);
+  auto stored = SpecFromJson(SpecToJson(run.spec));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->environment.requirements, run.spec.environment.requirements);
+  EXPECT_EQ(stored->environment.setup, run.spec.environment.setup);
+}
+
+TEST(ParseSubmitRequest, EnvironmentWithNulOrUnknownFieldIsRefusedByName) {
+  Json body{{"script", "t.py"}, {"snapshot", std::string(64, 'a')},
+            {"environment", {{"requirements", std::string("six\0", 4)}}}};
+  auto r = ParseSubmitRequest(body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().field, "environment.requirements");
+  body["environment"] = Json{{"requirement", "six"}};
+  auto unknown = ParseSubmitRequest(body);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("requirement"), std::string::npos);
 }
 
 TEST(RunToJson, NeverContainsEnvValues_OnlyNames) {

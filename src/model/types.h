@@ -48,6 +48,21 @@ struct SweepInfo {
   std::vector<std::string> parameters;  // names of the swept arguments, in order
 };
 
+// The Python environment a run's experiments get (issue: environments):
+// built once per content on each node, see agent/env_cache.h. Empty
+// requirements and setup: the agent's own Python, no environment.
+struct EnvironmentSpec {
+  // Requirement text in pip's requirements.txt syntax, with any -r/-c
+  // includes inlined by the CLI. May hold index credentials, so the API
+  // never shows it (only its hash and where it came from).
+  std::string requirements;
+  std::string source;  // where it came from, for people: "requirements.txt", "pyproject.toml", a path
+  bool system_site_packages = false;  // the venv also sees the interpreter's packages
+  std::string setup;  // a shell command run once per environment, after the packages
+
+  bool empty() const { return requirements.empty() && setup.empty(); }
+};
+
 struct RunSpec {
   std::string script;  // path of the script inside the snapshot
   std::vector<std::string> args;
@@ -60,6 +75,7 @@ struct RunSpec {
   int priority = 0;       // higher first; FIFO within a priority
   int max_parallel = 0;   // at most this many experiments active at once; 0: no limit
   SweepInfo sweep;
+  EnvironmentSpec environment;
 };
 
 struct Experiment {

@@ -309,11 +309,16 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
       if (a->state == AttemptState::kStarting) {
         a->state = AttemptState::kRunning;
         batch.attempts.push_back(*a);
-        if (run && e->current_attempt == a->id && e->state == ExperimentState::kStarting) {
-          e->state = ExperimentState::kRunning;
-          e->reason = "running on " + node_id;
-          batch.experiments.emplace_back(run->name, *e);
-        }
+        changed.insert(a->run);
+      }
+      // The agent says what a running attempt is doing before its command
+      // starts (e.g. "building the environment").
+      std::string doing = (r.message.empty() ? "running" : r.message) + " on " + node_id;
+      if (run && e->current_attempt == a->id && !e->cancel_requested &&
+          (e->state == ExperimentState::kStarting || e->state == ExperimentState::kRunning) && e->reason != doing) {
+        e->state = ExperimentState::kRunning;
+        e->reason = doing;
+        batch.experiments.emplace_back(run->name, *e);
         changed.insert(a->run);
       }
     } else if (r.state == ReportedState::kExited) {
@@ -399,6 +404,7 @@ AgentWork Controller::PendingWork(const std::string& node_id, const std::set<int
       x.snapshot = run.spec.snapshot;
       x.env = run.spec.env;
       x.python = run.spec.python;
+      x.environment = run.spec.environment;
       x.grace_ms = run.spec.grace_ms;
       x.resources = run.spec.resources;
       x.gpus = a.gpu_indices;

@@ -158,6 +158,23 @@ TEST_F(ControllerTest, RunningReport_StartingBecomesRunning) {
   EXPECT_GT(c().RunVersion("r"), version);
 }
 
+TEST_F(ControllerTest, RunningReportWithMessage_ReasonSaysWhatTheAgentDoes) {
+  Register("n1");
+  Submit("r");
+  int64_t id = CurrentId("r");
+  AttemptReport building = Running(id);
+  building.message = "building the environment";
+  Sync("n1", {building});
+  EXPECT_EQ(Exp("r").state, ExperimentState::kRunning);
+  EXPECT_EQ(Exp("r").reason, "building the environment on n1");
+  uint64_t version = c().RunVersion("r");
+  Sync("n1", {building});  // the same again changes nothing
+  EXPECT_EQ(c().RunVersion("r"), version);
+  Sync("n1", {Running(id)});
+  EXPECT_EQ(Exp("r").reason, "running on n1");
+  EXPECT_GT(c().RunVersion("r"), version);
+}
+
 TEST_F(ControllerTest, ReportedAttempt_NotAssignedAgain) {
   Register("n1");
   Submit("r");
