@@ -282,7 +282,8 @@ class Agent final {
     return *client;
   }
 
-  std::string Api(const std::string& path) const { return url_.base_path + "/api/v1" + path; }
+  // The client puts the server URL's base path in front.
+  static std::string Api(const std::string& path) { return "/api/v1" + path; }
 
   // POSTs JSON; returns the parsed body of a 2xx answer.
   Result<Json> PostJson(const std::string& path, const Json& body, std::chrono::milliseconds timeout) {

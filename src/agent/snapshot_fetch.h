@@ -28,8 +28,8 @@ struct FetchStats {
 };
 
 // Downloads what `cache_dir` lacks of snapshot `snapshot_sha` from the
-// server (GET <api_prefix>/blobs/<sha256>, api_prefix being e.g.
-// url.base_path + "/api/v1"), checking every blob against its name, then
+// server (GET <api_prefix>/blobs/<sha256>, api_prefix being "/api/v1":
+// the client adds the URL's base path), checking every blob against its name, then
 // extracts it into `dest` (see snapshot::ExtractSnapshot; dest is left
 // partial on error). A blob the server lacks or serves wrong is kUnavailable;
 // a snapshot that is not one is kInvalidArgument.

@@ -32,7 +32,7 @@ Result<Connection> Connect(const ConnectOptions& options) {
 ApiClient::ApiClient(Connection connection) : connection_(std::move(connection)) {
   auto url = net::ParseUrl(connection_.url);
   net::Url u = url.ok() ? *url : net::Url{"127.0.0.1", 1, ""};
-  base_ = u.base_path + "/api/v1";
+  base_ = "/api/v1";  // the client puts the URL's base path in front
   http_ = std::make_unique<net::HttpClient>(u, connection_.token);
 }
 

@@ -37,7 +37,7 @@ bool Healthy(const std::string& url, const std::string& token) {
   if (!u.ok()) return false;
   net::HttpClient client(*u, token);
   net::ClientRequest req;
-  req.target = u->base_path + "/api/v1/health";
+  req.target = "/api/v1/health";  // the client adds the base path
   req.timeout = std::chrono::milliseconds(2000);
   auto r = client.Send(req);
   return r.ok() && r->status == 200;
