@@ -29,6 +29,12 @@ void WriteStr(int fd, const char* s) {
 // async-signal-safe calls from here on, no allocation.
 [[noreturn]] void SupervisorMain(const char* exe, char* const* argv, char* const* envp, const char* cwd,
                                  int64_t grace_ms, int out_fd, pid_t agent_pid) {
+  // A fork copies every descriptor of the agent, including the write ends of
+  // output pipes other threads are launching with right now: holding one
+  // would keep that attempt's reader from seeing EOF until this supervisor
+  // ends. Keep only our own pipe (and stdio).
+  if (out_fd > 3) close_range(3, static_cast<unsigned>(out_fd) - 1, 0);
+  close_range(static_cast<unsigned>(out_fd) + 1, ~0U, 0);
   setsid();
   // SIGHUP when the agent dies; checked once more below to close the race
   // with the agent dying before prctl.
