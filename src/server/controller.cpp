@@ -306,17 +306,18 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
     if (IsTerminal(a->state)) continue;
     auto [run, e] = Locate(*a);
     if (r.state == ReportedState::kRunning) {
-      if (a->state == AttemptState::kStarting) {
+      // Before its command starts the agent says what it does instead (e.g.
+      // "building the environment"): the attempt is still starting.
+      const bool command_runs = r.message.empty();
+      if (command_runs && a->state == AttemptState::kStarting) {
         a->state = AttemptState::kRunning;
         batch.attempts.push_back(*a);
         changed.insert(a->run);
       }
-      // The agent says what a running attempt is doing before its command
-      // starts (e.g. "building the environment").
-      std::string doing = (r.message.empty() ? "running" : r.message) + " on " + node_id;
+      std::string doing = (command_runs ? "running" : r.message) + " on " + node_id;
       if (run && e->current_attempt == a->id && !e->cancel_requested &&
           (e->state == ExperimentState::kStarting || e->state == ExperimentState::kRunning) && e->reason != doing) {
-        e->state = ExperimentState::kRunning;
+        if (command_runs) e->state = ExperimentState::kRunning;
         e->reason = doing;
         batch.experiments.emplace_back(run->name, *e);
         changed.insert(a->run);

@@ -165,12 +165,15 @@ TEST_F(ControllerTest, RunningReportWithMessage_ReasonSaysWhatTheAgentDoes) {
   AttemptReport building = Running(id);
   building.message = "building the environment";
   Sync("n1", {building});
-  EXPECT_EQ(Exp("r").state, ExperimentState::kRunning);
+  EXPECT_EQ(Exp("r").state, ExperimentState::kStarting);  // its command has not started
+  EXPECT_EQ(Current("r")->state, AttemptState::kStarting);
   EXPECT_EQ(Exp("r").reason, "building the environment on n1");
   uint64_t version = c().RunVersion("r");
   Sync("n1", {building});  // the same again changes nothing
   EXPECT_EQ(c().RunVersion("r"), version);
   Sync("n1", {Running(id)});
+  EXPECT_EQ(Exp("r").state, ExperimentState::kRunning);
+  EXPECT_EQ(Current("r")->state, AttemptState::kRunning);
   EXPECT_EQ(Exp("r").reason, "running on n1");
   EXPECT_GT(c().RunVersion("r"), version);
 }
