@@ -4,13 +4,15 @@
 
 namespace lattice::sched {
 
-double DominantShare(const Resources& ask, const Resources& totals) {
+double DominantShare(const Resources& ask, const Resources& totals, int nodes) {
   double s = 0;
   if (totals.cpus > 0) s = std::max(s, ask.cpus / totals.cpus);
   if (totals.memory_bytes > 0)
     s = std::max(s, static_cast<double>(ask.memory_bytes) / static_cast<double>(totals.memory_bytes));
   if (totals.gpus > 0) s = std::max(s, static_cast<double>(ask.gpus) / totals.gpus);
-  return s;
+  // The same fraction of every dimension on each node, so the largest stays
+  // largest: N times the per-node share, without multiplying bytes (overflow).
+  return nodes > 1 ? s * nodes : s;
 }
 
 bool FairQueue::After::operator()(const Slot& a, const Slot& b) const {
@@ -31,18 +33,20 @@ FairQueue::FairQueue(const std::vector<RunQueue>& runs, const Resources& cluster
     const RunQueue& r = runs[i];
     if (r.queued.empty()) continue;
     // RunQueue carries a count, not what the active experiments hold; a run's
-    // experiments share one spec in Lattice, so its first ask stands for all.
-    share_[i] = std::max(0, r.active) * DominantShare(r.queued.front().ask, totals_);
+    // experiments share one spec in Lattice, so its first ask stands for all
+    // (a gang's active experiments hold a gang's worth each).
+    const Request& first = r.queued.front();
+    share_[i] = std::max(0, r.active) * DominantShare(first.ask, totals_, first.nodes);
     slots.push_back(Slot{r.priority, share_[i], r.submitted_at_ms, i});
   }
   // Heapify once: O(runs), not O(runs log runs).
   heap_ = std::priority_queue<Slot, std::vector<Slot>, After>(After{&runs}, std::move(slots));
 }
 
-void FairQueue::Placed(const Resources& ask) {
+void FairQueue::Placed(const Resources& ask, int nodes) {
   Slot s = heap_.top();
   heap_.pop();
-  share_[s.run] += DominantShare(ask, totals_);
+  share_[s.run] += DominantShare(ask, totals_, nodes);
   s.share = share_[s.run];
   heap_.push(s);
 }

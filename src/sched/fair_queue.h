@@ -7,7 +7,8 @@
 // run, then to the smaller name. A run's share counts its active experiments
 // and those placed earlier in the pass, so a 10,000-experiment sweep and a
 // 1-experiment run submitted after it alternate instead of the sweep going
-// first to last.
+// first to last. A gang of N nodes counts as N times its per-node ask, and
+// as one experiment.
 //
 // Not thread-safe; refers to the RunQueues it was built from (for names),
 // which must outlive it.
@@ -22,8 +23,9 @@
 namespace lattice::sched {
 
 // The fraction of totals that ask takes in the dimension where that
-// fraction is largest; 0 for dimensions the cluster lacks.
-double DominantShare(const Resources& ask, const Resources& totals);
+// fraction is largest; 0 for dimensions the cluster lacks. With nodes > 1,
+// ask is per node of a gang and the gang takes nodes times as much.
+double DominantShare(const Resources& ask, const Resources& totals, int nodes = 1);
 
 class FairQueue final {
  public:
@@ -32,8 +34,9 @@ class FairQueue final {
   bool empty() const { return heap_.empty(); }
   // Index (into runs) of the run to serve next. Requires !empty().
   size_t Top() const { return heap_.top().run; }
-  // The top run got ask placed: its share grows and it goes back in line.
-  void Placed(const Resources& ask);
+  // The top run got ask placed (on each of nodes nodes, for a gang): its
+  // share grows and it goes back in line.
+  void Placed(const Resources& ask, int nodes = 1);
   // The top run has nothing more to offer in this pass.
   void Drop() { heap_.pop(); }
 

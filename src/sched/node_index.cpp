@@ -21,8 +21,9 @@ void NodeIndex::Erase(size_t pos) {
   by_free_gpus_[n.free_gpus.size()].erase(Entry{n.free_cpus, pos});
 }
 
-std::optional<size_t> NodeIndex::BestFit(const Resources& ask) const {
-  if (ask.gpus < 0) return std::nullopt;
+template <typename Visit>
+void NodeIndex::Walk(const Resources& ask, Visit visit) const {
+  if (ask.gpus < 0) return;
   // Entries at or after this key have free_cpus + epsilon >= ask.cpus.
   const Entry from{ask.cpus - kCpuEpsilon, 0};
   for (size_t g = static_cast<size_t>(ask.gpus); g < by_free_gpus_.size(); ++g) {
@@ -30,10 +31,37 @@ std::optional<size_t> NodeIndex::BestFit(const Resources& ask) const {
     // Memory is not in the key: walk past nodes short of it. Memory is rarely
     // the scarce resource on GPU nodes, so the walk is short in practice.
     for (auto it = bucket.lower_bound(from); it != bucket.end(); ++it) {
-      if (nodes_[it->pos].free_memory >= ask.memory_bytes) return it->pos;
+      if (nodes_[it->pos].free_memory >= ask.memory_bytes && !visit(it->pos)) return;
     }
   }
-  return std::nullopt;
+}
+
+std::optional<size_t> NodeIndex::BestFit(const Resources& ask) const {
+  std::optional<size_t> best;
+  Walk(ask, [&](size_t pos) {
+    best = pos;
+    return false;
+  });
+  return best;
+}
+
+std::vector<size_t> NodeIndex::BestFits(const Resources& ask, size_t n) const {
+  std::vector<size_t> out;
+  if (n == 0) return out;
+  out.reserve(std::min(n, nodes_.size()));
+  Walk(ask, [&](size_t pos) {
+    out.push_back(pos);
+    return out.size() < n;
+  });
+  if (out.size() < n) out.clear();
+  return out;
+}
+
+size_t NodeIndex::CountFit(const Resources& ask, size_t limit) const {
+  size_t count = 0;
+  if (limit == 0) return 0;
+  Walk(ask, [&](size_t) { return ++count < limit; });
+  return count;
 }
 
 std::vector<int> NodeIndex::Take(size_t pos, const Resources& ask) {

@@ -4,7 +4,9 @@
 // the buckets upward from the ask's GPU count and takes, in the first bucket
 // that has one, the node with the fewest free CPUs that still fit. A lookup
 // costs O(distinct free GPU counts x log nodes), not O(nodes): what lets one
-// pass over 100,000 requests stay fast on 10,000 nodes.
+// pass over 100,000 requests stay fast on 10,000 nodes. A gang of N nodes
+// takes the first N nodes of the same walk (BestFits), so it costs that plus
+// O(N).
 //
 // Owns its copy of the snapshots. Not thread-safe (one pass, one thread).
 #pragma once
@@ -37,6 +39,14 @@ class NodeIndex final {
   // Position of the best-fit node for ask, or nullopt when no node has it all free.
   std::optional<size_t> BestFit(const Resources& ask) const;
 
+  // The n best-fit nodes for ask, best first (fewest free GPUs, then fewest
+  // free CPUs, then input order), all distinct; empty when fewer than n nodes
+  // have ask free (all or nothing). Takes nothing.
+  std::vector<size_t> BestFits(const Resources& ask, size_t n) const;
+
+  // How many nodes have ask free, counting no further than limit.
+  size_t CountFit(const Resources& ask, size_t limit) const;
+
   // Takes ask from the node at pos (which BestFit returned); returns the GPU
   // indices handed out, lowest first, so no GPU is handed out twice.
   std::vector<int> Take(size_t pos, const Resources& ask);
@@ -59,6 +69,10 @@ class NodeIndex final {
   };
   void Insert(size_t pos);
   void Erase(size_t pos);
+  // Calls visit(pos) for each node with ask free, in best-fit order, until
+  // visit returns false or the nodes run out.
+  template <typename Visit>
+  void Walk(const Resources& ask, Visit visit) const;
 
   std::vector<NodeSnapshot> nodes_;
   // by_free_gpus_[g]: the nodes with exactly g GPUs free.

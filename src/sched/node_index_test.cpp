@@ -47,6 +47,27 @@ TEST(NodeIndex, Take_MovesNodeToItsNewBucket) {
   EXPECT_EQ(m.cpus, 8);
 }
 
+TEST(NodeIndex, BestFits_FirstNOfTheBestFitOrder_AllOrNothing) {
+  NodeIndex idx({Node("eight", {0, 1, 2, 3, 4, 5, 6, 7}, 4), Node("two-roomy", {0, 1}, 64), Node("two-tight", {3, 4}, 8),
+                 Node("one", {5}, 2), Node("two-no-mem", {0, 1}, 8, 10)});
+  EXPECT_THAT(idx.BestFits(Resources{1, 0, 2}, 3), ElementsAre(2, 4, 1));
+  EXPECT_THAT(idx.BestFits(Resources{1, 0, 1}, 2), ElementsAre(3, 2));
+  EXPECT_THAT(idx.BestFits(Resources{1, 500, 2}, 3), ElementsAre(2, 1, 0));  // walks past two-no-mem
+  EXPECT_TRUE(idx.BestFits(Resources{1, 500, 2}, 4).empty());
+  EXPECT_TRUE(idx.BestFits(Resources{1, 0, 1}, 0).empty());
+  EXPECT_TRUE(idx.BestFits(Resources{1, 0, -1}, 1).empty());
+}
+
+TEST(NodeIndex, CountFit_StopsAtTheLimit) {
+  NodeIndex idx({Node("a", {0, 1}, 8), Node("b", {0}, 8), Node("c", {0, 1}, 2), Node("d", {}, 8)});
+  EXPECT_EQ(idx.CountFit(Resources{1, 0, 1}, 10), 3u);
+  EXPECT_EQ(idx.CountFit(Resources{1, 0, 1}, 2), 2u);
+  EXPECT_EQ(idx.CountFit(Resources{4, 0, 1}, 10), 2u);
+  EXPECT_EQ(idx.CountFit(Resources{1, 0, 2}, 10), 2u);
+  EXPECT_EQ(idx.CountFit(Resources{0, 0, 0}, 10), 4u);
+  EXPECT_EQ(idx.CountFit(Resources{0, 0, 0}, 0), 0u);
+}
+
 TEST(NodeIndex, NegativeGpuAsk_NeverFits) { EXPECT_EQ(NodeIndex({Node("a", {0}, 1)}).BestFit(Resources{1, 0, -1}), std::nullopt); }
 
 }  // namespace

@@ -25,7 +25,11 @@ struct NodeSnapshot {
 
 struct Request {
   size_t key = 0;  // caller's handle for the experiment
-  Resources ask;
+  Resources ask;   // per node: a gang asks this much of each of its nodes
+  // How many distinct nodes the experiment runs on at once (multi-node
+  // training): a gang, placed on all of them in one pass or on none. Values
+  // below 1 count as 1.
+  int nodes = 1;
 };
 
 // The queued experiments of one run, as the scheduler needs them.
@@ -38,11 +42,23 @@ struct RunQueue {
   std::vector<Request> queued;   // in experiment order; served first to last
 };
 
-struct Placement {
-  size_t key = 0;
+// One node's part of a placement: the node and the GPU indices it hands out.
+struct NodeShare {
   std::string node;
   std::vector<int> gpus;
-  std::string why;  // e.g. "best fit: leaves 0 of 8 GPUs free on n3"
+  bool operator==(const NodeShare&) const = default;
+};
+
+struct Placement {
+  size_t key = 0;
+  std::string node;       // shares[0].node: the only node, or a gang's node rank 0
+  std::vector<int> gpus;  // shares[0].gpus
+  std::string why;        // e.g. "best fit: leaves 0 of 8 GPUs free on n3"
+  // Every node of the placement in node-rank order, rank 0 (the master)
+  // first; one entry for a single-node request, Request::nodes for a gang,
+  // each on a different node with the per-node ask. (The "= {}" keeps
+  // aggregate initialisers that stop at why free of missing-field warnings.)
+  std::vector<NodeShare> shares = {};
 };
 
 struct Decision {
@@ -54,16 +70,21 @@ struct Decision {
 // One scheduling pass over all runs. Higher priority first; between runs of
 // equal priority, dominant resource fairness (the run holding the smallest
 // share of the cluster's scarcest resource goes next); within a run,
-// experiment order. Each request goes to its best-fit node. A request that
-// fits nowhere does not block the ones behind it (no reservations yet).
-// Every request ends up in exactly one of placed / waiting.
+// experiment order. Each request goes to its best-fit node; a gang of N
+// nodes to the N best-fit nodes, all of them or none. A request that fits
+// nowhere does not block the ones behind it (no reservations yet). Every
+// request ends up in exactly one of placed / waiting.
 Decision Place(std::vector<NodeSnapshot> nodes, const std::vector<RunQueue>& runs);
 
 // Compatibility: one FIFO queue (the caller orders it), no limits. Same as a
 // single RunQueue holding the whole queue.
 Decision Place(std::vector<NodeSnapshot> nodes, const std::vector<Request>& queue);
 
-// Why an ask can never fit on any of these nodes (by their totals), or nullopt.
-std::optional<std::string> Infeasible(const std::vector<NodeSnapshot>& nodes, const Resources& ask);
+// Why an ask can never fit on these nodes (by their totals), or nullopt:
+// for gang_nodes > 1, why fewer than gang_nodes distinct nodes could ever
+// hold the per-node ask ("asks for 3 nodes with 8 GPUs each; only 2 nodes
+// have 8 GPUs"). No nodes at all is never infeasible: nodes may still join.
+std::optional<std::string> Infeasible(const std::vector<NodeSnapshot>& nodes, const Resources& ask,
+                                      int gang_nodes = 1);
 
 }  // namespace lattice::sched
