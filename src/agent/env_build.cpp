@@ -17,6 +17,7 @@
 #include "agent/launcher.h"
 #include "common/fs.h"
 #include "common/redact.h"
+#include "common/text.h"
 
 namespace lattice::agent {
 namespace {
@@ -35,13 +36,6 @@ int64_t MonoMs() {
 }
 
 bool Cancelled(const std::atomic<bool>* cancel) { return cancel != nullptr && cancel->load(); }
-
-std::string Trim(std::string_view s) {
-  size_t a = 0, b = s.size();
-  while (a < b && (s[a] == ' ' || s[a] == '\t' || s[a] == '\r')) ++a;
-  while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r')) --b;
-  return std::string(s.substr(a, b - a));
-}
 
 // uv draws its error chains with box-drawing characters ("╰─▶ Because
 // ..."); on one line they are noise.
@@ -99,7 +93,7 @@ class LineSink final {
   std::string Summary() const {
     std::vector<std::string> lines;
     for (const auto& l : tail_) {
-      std::string t = Trim(StripTreeDrawing(l));
+      std::string t = TrimBlanks(StripTreeDrawing(l));
       if (!t.empty()) lines.push_back(std::move(t));
     }
     if (lines.empty()) return {};
@@ -375,11 +369,11 @@ Result<std::string> PythonVersion(const std::string& python) {
   // start, and the version is all that is asked.
   auto run = RunStep({*exe, "-S", "-E", "-c", "import sys; print(sys.version.split()[0])"}, "/", env, sink, nullptr);
   if (!run.ok()) return run.error().Wrap("cannot run the Python interpreter " + python);
-  std::string version = Trim(text.substr(0, text.find('\n')));
+  std::string version = TrimBlanks(text.substr(0, text.find('\n')));
   const bool looks_right = !version.empty() && version.find_first_not_of("0123456789.abrc+") == std::string::npos &&
                            version[0] >= '0' && version[0] <= '9';
   if (run->exit_code != 0 || !looks_right) {
-    std::string why = Trim(sink.Summary());
+    std::string why = TrimBlanks(sink.Summary());
     return Error(ErrorCode::kFailedPrecondition, "cannot run the Python interpreter " + python + " (exit " +
                                                      std::to_string(run->exit_code) + ")" +
                                                      (why.empty() ? "" : ": " + why));

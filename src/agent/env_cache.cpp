@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/fs.h"
+#include "common/text.h"
 #include "snapshot/sha256.h"
 
 namespace lattice::agent {
@@ -21,13 +22,6 @@ constexpr const char* kUsed = ".lattice-used";
 
 bool ValidKey(const std::string& key) {
   return key.size() == 64 && key.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
-std::string Trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  if (a == std::string::npos) return {};
-  size_t b = s.find_last_not_of(" \t\r");
-  return s.substr(a, b - a + 1);
 }
 
 // A flock on <root>/<key>.lock, released when destroyed (and by the kernel
@@ -99,16 +93,16 @@ std::string CanonicalRequirements(const std::string& text) {
   while (std::getline(in, line)) {
     if (size_t hash = line.find('#'); hash != std::string::npos && (hash == 0 || line[hash - 1] == ' ' || line[hash - 1] == '\t'))
       line.erase(hash);
-    line = Trim(line);
+    line = TrimBlanks(line);
     if (!line.empty() && line.back() == '\\') {  // a continuation
-      pending += Trim(line.substr(0, line.size() - 1)) + " ";
+      pending += TrimBlanks(line.substr(0, line.size() - 1)) + " ";
       continue;
     }
-    line = Trim(pending + line);
+    line = TrimBlanks(pending + line);
     pending.clear();
     if (!line.empty()) lines.push_back(line);
   }
-  if (!Trim(pending).empty()) lines.push_back(Trim(pending));
+  if (!TrimBlanks(pending).empty()) lines.push_back(TrimBlanks(pending));
   std::sort(lines.begin(), lines.end());
   std::string out;
   for (const auto& l : lines) out += l + "\n";

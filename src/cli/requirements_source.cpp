@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "common/fs.h"
+#include "common/text.h"
 #include "common/utf8.h"
 
 namespace lattice::cli {
@@ -15,25 +16,18 @@ namespace {
 constexpr int kMaxIncludeDepth = 32;
 constexpr int kMaxTomlNesting = 64;
 
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
-}
-
 // The file of a `-r FILE`, `-rFILE`, `--requirement FILE` or
 // `--requirement=FILE` line; nullopt for any other line.
 std::optional<std::string> IncludedFile(const std::string& line) {
-  std::string t = Trim(line.substr(0, line.find(" #")));
+  std::string t = TrimBlanks(line.substr(0, line.find(" #")));
   for (const char* flag : {"--requirement", "-r"}) {
     std::string f = flag;
     if (t.rfind(f, 0) != 0) continue;
     std::string rest = t.substr(f.size());
     if (rest.empty()) return std::nullopt;
-    if (rest[0] == '=' || rest[0] == ' ' || rest[0] == '\t') rest = Trim(rest.substr(1));
+    if (rest[0] == '=' || rest[0] == ' ' || rest[0] == '\t') rest = TrimBlanks(rest.substr(1));
     else if (f == "--requirement") continue;  // e.g. --requirements-foo: not ours
-    if (!rest.empty() && rest[0] == '=') rest = Trim(rest.substr(1));
+    if (!rest.empty() && rest[0] == '=') rest = TrimBlanks(rest.substr(1));
     if (rest.empty()) return std::nullopt;
     return rest;
   }
@@ -325,7 +319,7 @@ class TomlReader final {
     while (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != ']' && s_[pos_] != '}' && s_[pos_] != '\n' &&
            s_[pos_] != '\r' && s_[pos_] != '#')
       ++pos_;
-    if (Trim(s_.substr(b, pos_ - b)).empty()) return Fail("expected a value");
+    if (TrimBlanks(s_.substr(b, pos_ - b)).empty()) return Fail("expected a value");
     return OkStatus();
   }
 
