@@ -48,31 +48,9 @@ std::vector<NodeSnapshot> Cluster(size_t nodes) {
 
 // Runs of 1 to 10,000 experiments, one shape per run (as in Lattice), some
 // with a higher priority or a max_parallel, until experiments are queued.
-std::vector<RunQueue> Queue(size_t experiments, uint32_t seed) {
-  std::mt19937 rng(seed);
-  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  const size_t sizes[] = {1, 10, 100, 1000, 10000};
-  const int gpus[] = {1, 2, 4, 8};
-  std::vector<RunQueue> runs;
-  size_t key = 0;
-  while (key < experiments) {
-    RunQueue r;
-    r.run = "run-" + std::to_string(runs.size());
-    r.priority = pick(0, 9) == 0 ? 1 : 0;
-    r.submitted_at_ms = static_cast<int64_t>(runs.size());
-    r.max_parallel = pick(0, 4) == 0 ? pick(1, 64) : 0;
-    const int g = gpus[pick(0, 3)];
-    const Resources ask{static_cast<double>(g * pick(4, 12)), static_cast<uint64_t>(g * pick(16, 128)) * kGi, g};
-    const size_t count = std::min(sizes[pick(0, 4)], experiments - key);
-    for (size_t i = 0; i < count; ++i) r.queued.push_back(Request{key++, ask});
-    runs.push_back(std::move(r));
-  }
-  return runs;
-}
-
-// As Queue, but about a third of the runs are gangs: 2, 4, 8 or 16 nodes
-// asking 4 or 8 GPUs each (multi-node training), the rest single-node runs.
-std::vector<RunQueue> GangQueue(size_t experiments, uint32_t seed) {
+// with_gangs: about a third of the runs are gangs of 2, 4, 8 or 16 nodes
+// asking 4 or 8 GPUs each (multi-node training).
+std::vector<RunQueue> Queue(size_t experiments, uint32_t seed, bool with_gangs = false) {
   std::mt19937 rng(seed);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const size_t sizes[] = {1, 10, 100, 1000, 10000};
@@ -86,7 +64,9 @@ std::vector<RunQueue> GangQueue(size_t experiments, uint32_t seed) {
     r.priority = pick(0, 9) == 0 ? 1 : 0;
     r.submitted_at_ms = static_cast<int64_t>(runs.size());
     r.max_parallel = pick(0, 4) == 0 ? pick(1, 64) : 0;
-    const bool gang = pick(0, 2) == 0;
+    // Without gangs no draw is spent here, so the single-node queue stays the
+    // one earlier figures were measured on.
+    const bool gang = with_gangs && pick(0, 2) == 0;
     const int g = gang ? 4 * pick(1, 2) : gpus[pick(0, 3)];
     const int nodes = gang ? gang_nodes[pick(0, 3)] : 1;
     const Resources ask{static_cast<double>(g * pick(4, 12)), static_cast<uint64_t>(g * pick(16, 128)) * kGi, g};
@@ -189,7 +169,7 @@ int main(int argc, char** argv) {
 
   std::printf("\ngang mix: %zu nodes x %d GPUs, %zu queued experiments, a third of the runs gangs (seed 42)\n",
               main_nodes, kGpusPerNode, main_queue);
-  const std::vector<RunQueue> gang_runs = GangQueue(main_queue, 42);
+  const std::vector<RunQueue> gang_runs = Queue(main_queue, 42, /*with_gangs=*/true);
   const Result gm = Measure(main_nodes, gang_runs, reps);
   const long gang_bound = Bound(main_nodes, gang_runs);
   const double gang_dps = static_cast<double>(gm.requests) / gm.seconds;

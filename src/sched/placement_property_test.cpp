@@ -10,11 +10,13 @@
 #include <set>
 
 #include "sched/placement.h"
+#include "sched/test_util.h"
 
 namespace lattice::sched {
 namespace {
 
-constexpr uint64_t kGi = 1ull << 30;
+using testing::kGi;
+using testing::RandomNodes;
 
 struct World {
   std::vector<NodeSnapshot> nodes;
@@ -26,18 +28,7 @@ World RandomWorld(uint32_t seed) {
   std::mt19937 rng(seed);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   World w;
-  const int nodes = pick(0, 12);
-  for (int i = 0; i < nodes; ++i) {
-    NodeSnapshot n;
-    n.id = "n" + std::to_string(i);
-    const int gpus = pick(0, 8);
-    n.total = Resources{static_cast<double>(pick(1, 64)) / 2, static_cast<uint64_t>(pick(0, 64)) * kGi, gpus};
-    n.free_cpus = n.total.cpus * pick(0, 4) / 4;
-    n.free_memory = n.total.memory_bytes / static_cast<uint64_t>(pick(1, 3));
-    for (int g = 0; g < gpus; ++g)
-      if (pick(0, 3) != 0) n.free_gpus.push_back(g);  // some GPUs already busy
-    w.nodes.push_back(std::move(n));
-  }
+  w.nodes = RandomNodes(rng, 12);
   const int runs = pick(0, 8);
   size_t key = 0;
   for (int r = 0; r < runs; ++r) {
