@@ -7,7 +7,8 @@
 // byte or metric point is lost or duplicated.
 //
 // Threads: the sync thread (register, long poll, start/stop attempts), one
-// reader thread per running attempt (pipe -> spool, then reaps the
+// thread per attempt (fetches the code, restores the checkpoint, gets the
+// Python environment, launches, then pipe -> spool and reaps the
 // supervisor), the shipper thread (spools -> server, exit reports), the
 // collector thread (metrics files, event files, system metrics, complete
 // files: agent/collector) and the uploader thread (blobs, then their
