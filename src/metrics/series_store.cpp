@@ -193,6 +193,57 @@ FileOps* PosixFileOps() {
 
 namespace {
 
+// Records [start, the next run's start or the series' count) came from one
+// attempt, in one or more consecutive appends. A series gets a new run when
+// an append's attempt differs from the last run's: normally once per restart,
+// more often only when an earlier attempt's points arrive after a later
+// one's (an agent shipping a lost attempt's spool late).
+struct Run {
+  uint64_t start = 0;
+  int64_t attempt = 0;  // Append's generation
+  int64_t min_step = 0;  // over the run's records
+};
+
+// Per run, the smallest step the later attempts (larger ids) have written to
+// the series: the run's records from that step on are superseded. nullopt
+// where no later attempt has written to the series.
+using Cutoff = std::optional<int64_t>;
+
+bool IsLive(int64_t step, const Cutoff& cut) { return !cut || step < *cut; }
+
+std::vector<Cutoff> CutoffsOf(const std::vector<Run>& runs) {
+  std::map<int64_t, int64_t> min_of;  // attempt -> its smallest step
+  for (const Run& r : runs) {
+    auto [it, fresh] = min_of.emplace(r.attempt, r.min_step);
+    if (!fresh) it->second = std::min(it->second, r.min_step);
+  }
+  std::map<int64_t, Cutoff> later;  // attempt -> min over the later attempts
+  Cutoff acc;
+  for (auto it = min_of.rbegin(); it != min_of.rend(); ++it) {
+    later[it->first] = acc;
+    acc = acc ? std::min(*acc, it->second) : it->second;
+  }
+  std::vector<Cutoff> out;
+  out.reserve(runs.size());
+  for (const Run& r : runs) out.push_back(later[r.attempt]);
+  return out;
+}
+
+// Statistics of the records that are not superseded.
+struct LiveStats {
+  uint64_t count = 0;
+  Extremes ext;
+  uint64_t nan_count = 0;
+  Point last;  // the last one in stored order
+
+  void Add(uint64_t index, const Point& p) {
+    ++count;
+    ext.Add(index, p.value);
+    if (std::isnan(p.value)) ++nan_count;
+    last = p;
+  }
+};
+
 struct Series {
   std::string key;
   fsys::path data_path, index_path;
@@ -200,22 +251,124 @@ struct Series {
   std::vector<IndexEntry> blocks;   // whole blocks
   uint64_t index_on_disk = 0;       // entries known good in the .index file
   BlockStats tail;                  // records [blocks.size() * kIndexBlock, count)
-  Extremes total;                   // over all records
-  uint64_t nan_count = 0;
-  Point last;
+  std::vector<Run> runs;            // cover [0, count); empty when count == 0
+  std::vector<Cutoff> cutoffs;      // one per run
+  LiveStats live;                   // valid only if live_valid (else recomputed on demand)
+  bool live_valid = true;
 
+  // Appends a record of the last run to the block statistics (and to the
+  // live ones while they are valid).
   void Add(const Point& p) {
     const uint64_t i = count++;
     tail.Add(i, p);
-    total.Add(i, p.value);
-    if (std::isnan(p.value)) ++nan_count;
-    last = p;
+    if (live_valid && IsLive(p.step, cutoffs.back())) live.Add(i, p);
     if (tail.count == kIndexBlock) {
       blocks.push_back(tail.ToEntry(blocks.size()));
       tail = BlockStats();
     }
   }
+  uint64_t RunEnd(size_t r) const { return r + 1 < runs.size() ? runs[r + 1].start : count; }
 };
+
+// A selection of records in stored order, as segments numbered by ordinal
+// (the position among selected records): whole blocks, or explicit records.
+struct Segment {
+  uint64_t ord = 0, count = 0;
+  uint64_t block = kNone;  // a whole block, or kNone: records picked[first, first + count)
+  uint64_t first = 0;
+};
+
+struct Selection {
+  std::vector<Segment> segs;
+  std::vector<uint64_t> picked;
+  uint64_t total = 0;
+
+  uint64_t RecordOf(const Segment& seg, uint64_t ord) const {
+    return seg.block != kNone ? seg.block * kIndexBlock + (ord - seg.ord) : picked[seg.first + (ord - seg.ord)];
+  }
+  const Segment& SegmentOf(uint64_t ord) const {
+    auto at = std::upper_bound(segs.begin(), segs.end(), ord, [](uint64_t o, const Segment& g) { return o < g.ord; });
+    return *(at - 1);
+  }
+};
+
+// The records with lo <= step <= hi that no later attempt superseded. Per
+// run the cutoff only lowers hi, so a whole block inside one run is taken or
+// skipped by its index entry's step range; only blocks that straddle a bound
+// (a run boundary, the step range, or the cutoff) are scanned.
+Selection Select(const Series& s, const Point* data, int64_t lo, int64_t hi) {
+  Selection sel;
+  sel.segs.reserve(s.blocks.size() + 2 * s.runs.size() + 1);
+  auto pick_range = [&](uint64_t from, uint64_t to, int64_t top) {
+    Segment seg{sel.total, 0, kNone, sel.picked.size()};
+    for (uint64_t i = from; i < to; ++i)
+      if (data[i].step >= lo && data[i].step <= top) sel.picked.push_back(i);
+    seg.count = sel.picked.size() - seg.first;
+    if (seg.count) sel.segs.push_back(seg), sel.total += seg.count;
+  };
+  for (size_t r = 0; r < s.runs.size(); ++r) {
+    const Cutoff& cut = s.cutoffs[r];
+    if (cut && *cut == INT64_MIN) continue;  // every record superseded
+    const int64_t top = cut ? std::min(hi, *cut - 1) : hi;
+    if (lo > top) continue;
+    const uint64_t end = s.RunEnd(r);
+    for (uint64_t i = s.runs[r].start; i < end;) {
+      const uint64_t b = i / kIndexBlock, block_end = (b + 1) * kIndexBlock, stop = std::min(end, block_end);
+      if (b < s.blocks.size() && i == b * kIndexBlock && stop == block_end) {
+        const IndexEntry& en = s.blocks[b];
+        if (en.min_step >= lo && en.max_step <= top) {
+          sel.segs.push_back(Segment{sel.total, kIndexBlock, b, 0});
+          sel.total += kIndexBlock;
+        } else if (en.max_step >= lo && en.min_step <= top) {
+          pick_range(i, stop, top);
+        }
+      } else {
+        pick_range(i, stop, top);
+      }
+      i = stop;
+    }
+  }
+  return sel;
+}
+
+// The smallest step of records [from, to), from the index where it can.
+int64_t MinStep(const Series& s, const Point* data, uint64_t from, uint64_t to) {
+  int64_t m = INT64_MAX;
+  for (uint64_t i = from; i < to;) {
+    const uint64_t b = i / kIndexBlock, block_end = (b + 1) * kIndexBlock, stop = std::min(to, block_end);
+    if (b < s.blocks.size() && i == b * kIndexBlock && stop == block_end) {
+      m = std::min(m, s.blocks[b].min_step);
+    } else {
+      for (uint64_t j = i; j < stop; ++j) m = std::min(m, data[j].step);
+    }
+    i = stop;
+  }
+  return m;
+}
+
+// Recomputes s.live from the index and the data (blocks must be complete).
+void RefreshLive(Series& s, const Point* data) {
+  const Selection sel = Select(s, data, INT64_MIN, INT64_MAX);
+  s.live = LiveStats();
+  s.live.count = sel.total;
+  for (const Segment& seg : sel.segs) {
+    if (seg.block != kNone) {
+      s.live.ext.Merge(EntryExtremes(s.blocks[seg.block]));
+      s.live.nan_count += s.blocks[seg.block].nan_count;
+    } else {
+      for (uint64_t k = seg.first; k < seg.first + seg.count; ++k) {
+        const double v = data[sel.picked[k]].value;
+        s.live.ext.Add(sel.picked[k], v);
+        if (std::isnan(v)) ++s.live.nan_count;
+      }
+    }
+  }
+  if (sel.total) {
+    const Segment& seg = sel.segs.back();
+    s.live.last = data[sel.RecordOf(seg, seg.ord + seg.count - 1)];
+  }
+  s.live_valid = true;
+}
 
 }  // namespace
 
@@ -302,14 +455,6 @@ void LoadIndex(FileOps* ops, Series& s, const Point* data) {
   for (uint64_t b = s.blocks.size(); b < whole; ++b)
     s.blocks.push_back(StatsOf(data, b * kIndexBlock, (b + 1) * kIndexBlock).ToEntry(b));
   s.tail = StatsOf(data, whole * kIndexBlock, s.count);
-  s.total = Extremes();
-  s.nan_count = s.tail.nan_count;
-  for (const IndexEntry& e : s.blocks) {
-    s.total.Merge(EntryExtremes(e));
-    s.nan_count += e.nan_count;
-  }
-  s.total.Merge(s.tail.ext);
-  s.last = s.count ? data[s.count - 1] : Point();
   PersistIndex(ops, s);
 }
 
@@ -318,6 +463,10 @@ Status SyncDir(FileOps* ops, const fsys::path& dir) {
   Status st = ops->Sync(fd, dir);
   ops->Close(fd);
   return st;
+}
+
+bool IsInt64(const Json& j) {
+  return j.is_number_integer() && (!j.is_number_unsigned() || j.get<uint64_t>() <= uint64_t{INT64_MAX});
 }
 
 Error CorruptState(const fsys::path& path, const std::string& what) {
@@ -373,6 +522,7 @@ Result<MetricsStore::Experiment*> MetricsStore::Load(const std::string& experime
 
   // The commit record.
   std::map<std::string, uint64_t> counts;
+  std::map<std::string, std::vector<Run>> runs_of;
   const fsys::path state_path = e->dir / kStateFile;
   if (fsys::exists(state_path, ec)) {
     LATTICE_ASSIGN_OR_RETURN(std::string text, fs::ReadFile(state_path));
@@ -394,7 +544,28 @@ Result<MetricsStore::Experiment*> MetricsStore::Load(const std::string& experime
         return CorruptState(state_path, "bad series entry \"" + key + "\"");
       counts[key] = count.get<uint64_t>();
     }
+    // Which attempt wrote which records (absent in files of older versions).
+    if (j.contains("runs")) {
+      if (!j["runs"].is_object()) return CorruptState(state_path, "\"runs\" is not an object");
+      for (const auto& [key, list] : j["runs"].items()) {
+        std::vector<Run>& runs = runs_of[key];
+        bool ok = counts.contains(key) && list.is_array();
+        for (size_t i = 0; ok && i < list.size(); ++i) {
+          const Json& r = list[i];
+          ok = r.is_array() && r.size() == 3 && r[0].is_number_unsigned() && IsInt64(r[1]) && IsInt64(r[2]);
+          if (!ok) break;
+          runs.push_back(Run{r[0].get<uint64_t>(), r[1].get<int64_t>(), r[2].get<int64_t>()});
+          ok = i == 0 ? runs[i].start == 0 : runs[i].start > runs[i - 1].start;
+        }
+        if (!ok) return CorruptState(state_path, "bad runs entry \"" + key + "\"");
+      }
+    }
   }
+  // Records of a series the state gives no runs for (it was written by an
+  // older version) count as the newest attempt's: exact when the experiment
+  // had one attempt; with several, they keep showing as before (none of them
+  // supersedes another), and later attempts supersede them by the rule.
+  const int64_t legacy_attempt = e->attempts.empty() ? INT64_MIN : e->attempts.rbegin()->first;
 
   // Series files: cut to the committed counts, index loaded or rebuilt.
   for (const auto& [key, committed] : counts) {
@@ -426,6 +597,15 @@ Result<MetricsStore::Experiment*> MetricsStore::Load(const std::string& experime
     Mapping map;
     LATTICE_RETURN_IF_ERROR(map.Map(s->data_path, s->count));
     LoadIndex(ops_, *s, map.data());
+    // Runs: those that start within the records kept, each one's minimum
+    // step taken from the data (the truth, should the file have been cut).
+    s->runs = std::move(runs_of[key]);
+    while (!s->runs.empty() && s->runs.back().start >= s->count) s->runs.pop_back();
+    if (s->runs.empty() && s->count > 0) s->runs.push_back(Run{0, legacy_attempt, 0});
+    for (size_t r = 0; r < s->runs.size(); ++r)
+      s->runs[r].min_step = MinStep(*s, map.data(), s->runs[r].start, s->RunEnd(r));
+    s->cutoffs = CutoffsOf(s->runs);
+    RefreshLive(*s, map.data());
     e->series.emplace(key, std::move(s));
   }
 
@@ -450,13 +630,25 @@ Result<MetricsStore::Experiment*> MetricsStore::Load(const std::string& experime
 
 namespace {
 
-std::string StateText(const std::map<std::string, uint64_t>& counts, const std::map<int64_t, uint64_t>& attempts) {
+// One series in the commit record: its committed count and its runs.
+struct SeriesState {
+  uint64_t count = 0;
+  const std::vector<Run>* runs = nullptr;
+};
+
+std::string StateText(const std::map<std::string_view, SeriesState>& series,
+                      const std::map<int64_t, uint64_t>& attempts) {
   Json j = Json::object();
-  j["format"] = 1;
+  j["format"] = 2;
   Json& a = j["attempts"] = Json::object();
   for (const auto& [id, len] : attempts) a[std::to_string(id)] = len;
   Json& s = j["series"] = Json::object();
-  for (const auto& [key, count] : counts) s[key] = count;
+  Json& r = j["runs"] = Json::object();
+  for (const auto& [key, state] : series) {
+    s[std::string(key)] = state.count;
+    Json& list = r[std::string(key)] = Json::array();
+    for (const Run& run : *state.runs) list.push_back(Json::array({run.start, run.attempt, run.min_step}));
+  }
   return j.dump() + "\n";
 }
 
@@ -487,7 +679,7 @@ Status SyncAll(FileOps* ops, const std::vector<std::pair<int, const fsys::path*>
 }  // namespace
 
 Result<uint64_t> MetricsStore::Append(const std::string& experiment, int64_t attempt, uint64_t from, uint64_t to,
-                                      const std::vector<SeriesBatch>& batch) {
+                                      const std::vector<SeriesBatch>& batch, int64_t generation) {
   if (to < from)
     return Error(ErrorCode::kInvalidArgument,
                  "append range [" + std::to_string(from) + ", " + std::to_string(to) + ") ends before it starts");
@@ -511,6 +703,8 @@ Result<uint64_t> MetricsStore::Append(const std::string& experiment, int64_t att
     std::unique_ptr<Series> fresh;  // a key this experiment did not have
     std::vector<const SeriesBatch*> parts;
     uint64_t added = 0;
+    int64_t min_step = INT64_MAX;  // over the added points
+    std::vector<Run> runs;         // the series' runs once committed
     int fd = -1;
   };
   std::map<std::string_view, Pending> pending;
@@ -531,6 +725,16 @@ Result<uint64_t> MetricsStore::Append(const std::string& experiment, int64_t att
     }
     p.parts.push_back(&b);
     p.added += b.points.size();
+    for (const Point& pt : b.points) p.min_step = std::min(p.min_step, pt.step);
+  }
+  // The points extend the last run if it is this generation's, else start one.
+  if (generation == 0) generation = attempt;
+  for (auto& [key, p] : pending) {
+    p.runs = p.series->runs;
+    if (p.runs.empty() || p.runs.back().attempt != generation)
+      p.runs.push_back(Run{p.series->count, generation, p.min_step});
+    else
+      p.runs.back().min_step = std::min(p.runs.back().min_step, p.min_step);
   }
 
   auto close_all = [&] {
@@ -563,10 +767,10 @@ Result<uint64_t> MetricsStore::Append(const std::string& experiment, int64_t att
   }
   // The commit record goes to a temporary file, synced together with the
   // points; only the rename makes it the commit.
-  std::map<std::string, uint64_t> counts;
+  std::map<std::string_view, SeriesState> states;
   if (st.ok()) {
-    for (const auto& [key, s] : e->series) counts[key] = s->count;
-    for (const auto& [key, p] : pending) counts[std::string(key)] = p.series->count + p.added;
+    for (const auto& [key, s] : e->series) states[key] = SeriesState{s->count, &s->runs};
+    for (const auto& [key, p] : pending) states[key] = SeriesState{p.series->count + p.added, &p.runs};
   }
   std::map<int64_t, uint64_t> attempts = e->attempts;
   attempts[attempt] = to;
@@ -576,7 +780,7 @@ Result<uint64_t> MetricsStore::Append(const std::string& experiment, int64_t att
     Result<int> fd = ops_->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd.ok()) {
       tmp_fd = *fd;
-      st = ops_->PWrite(tmp_fd, StateText(counts, attempts), 0, tmp);
+      st = ops_->PWrite(tmp_fd, StateText(states, attempts), 0, tmp);
     } else {
       st = std::move(fd).error();
     }
@@ -599,8 +803,16 @@ Result<uint64_t> MetricsStore::Append(const std::string& experiment, int64_t att
   // Committed: the in-memory state follows.
   e->attempts[attempt] = to;
   for (auto& [key, p] : pending) {
+    Series& s = *p.series;
+    // A new attempt, or a lower step of one, moves cutoffs of the runs
+    // already there: their live statistics are recomputed when next asked
+    // for. Otherwise the new points simply add to them.
+    s.runs = std::move(p.runs);
+    std::vector<Cutoff> cutoffs = CutoffsOf(s.runs);
+    if (!std::equal(s.cutoffs.begin(), s.cutoffs.end(), cutoffs.begin())) s.live_valid = false;
+    s.cutoffs = std::move(cutoffs);
     for (const SeriesBatch* b : p.parts)
-      for (const Point& pt : b->points) p.series->Add(pt);
+      for (const Point& pt : b->points) s.Add(pt);
     if (p.fresh) e->series.emplace(std::string(key), std::move(p.fresh));
     PersistIndex(ops_, *p.series);
   }
@@ -626,15 +838,20 @@ std::vector<SeriesSummary> MetricsStore::Summaries(const std::string& experiment
   if (!e.ok()) return out;
   out.reserve((*e)->series.size());
   for (const auto& [key, s] : (*e)->series) {
+    if (!s->live_valid) {
+      Mapping map;
+      if (!map.Map(s->data_path, s->count).ok()) continue;  // unreadable now: left out, like an unreadable experiment
+      RefreshLive(*s, map.data());
+    }
     SeriesSummary& sum = out.emplace_back();
     sum.key = key;
-    sum.count = s->count;
-    sum.last = s->last;
-    if (s->total.min_index != kNone) {
-      sum.min = s->total.min_value;
-      sum.max = s->total.max_value;
+    sum.count = s->live.count;
+    sum.last = s->live.last;
+    if (s->live.ext.min_index != kNone) {
+      sum.min = s->live.ext.min_value;
+      sum.max = s->live.ext.max_value;
     }
-    sum.nan_count = s->nan_count;
+    sum.nan_count = s->live.nan_count;
   }
   return out;
 }
@@ -650,52 +867,16 @@ Result<SeriesRead> MetricsStore::Read(const std::string& experiment, const std::
   Mapping map;
   LATTICE_RETURN_IF_ERROR(map.Map(s.data_path, s.count, query.method == DownsampleMethod::kLttb));
   const Point* data = map.data();
-  const int64_t lo_step = query.min_step.value_or(INT64_MIN), hi_step = query.max_step.value_or(INT64_MAX);
-  const bool filtered = query.min_step.has_value() || query.max_step.has_value();
-
-  // The selection, in stored order, as segments numbered by ordinal (the
-  // position among selected points): whole blocks, or explicit records of
-  // partly selected blocks.
-  struct Segment {
-    uint64_t ord = 0, count = 0;
-    uint64_t block = kNone;  // a whole block, or kNone: records picked[first, first + count)
-    uint64_t first = 0;
-  };
-  std::vector<Segment> segs;
-  std::vector<uint64_t> picked;
-  uint64_t total = 0;
-  auto pick_range = [&](uint64_t from, uint64_t to) {
-    Segment seg{total, 0, kNone, picked.size()};
-    for (uint64_t i = from; i < to; ++i)
-      if (data[i].step >= lo_step && data[i].step <= hi_step) picked.push_back(i);
-    seg.count = picked.size() - seg.first;
-    if (seg.count) segs.push_back(seg), total += seg.count;
-  };
-  segs.reserve(s.blocks.size() + 1);
-  for (uint64_t b = 0; b < s.blocks.size(); ++b) {
-    const IndexEntry& en = s.blocks[b];
-    if (!filtered || (en.min_step >= lo_step && en.max_step <= hi_step)) {
-      segs.push_back(Segment{total, kIndexBlock, b, 0});
-      total += kIndexBlock;
-    } else if (en.max_step < lo_step || en.min_step > hi_step) {
-      continue;
-    } else {
-      pick_range(b * kIndexBlock, (b + 1) * kIndexBlock);
-    }
-  }
-  pick_range(s.blocks.size() * kIndexBlock, s.count);
+  // The selection: the records in the step range that no later attempt
+  // superseded, in stored order.
+  const Selection sel = Select(s, data, query.min_step.value_or(INT64_MIN), query.max_step.value_or(INT64_MAX));
+  const std::vector<Segment>& segs = sel.segs;
+  const uint64_t total = sel.total;
   out.total = total;
   if (total == 0) return out;
+  auto record_of = [&](const Segment& seg, uint64_t ord) { return sel.RecordOf(seg, ord); };
 
-  auto record_of = [&](const Segment& seg, uint64_t ord) {
-    return seg.block != kNone ? seg.block * kIndexBlock + (ord - seg.ord) : picked[seg.first + (ord - seg.ord)];
-  };
-  auto segment_of = [&](uint64_t ord) -> const Segment& {
-    auto at = std::upper_bound(segs.begin(), segs.end(), ord, [](uint64_t o, const Segment& g) { return o < g.ord; });
-    return *(at - 1);
-  };
-
-  const bool contiguous = !filtered;  // ordinal == record index
+  const bool contiguous = total == s.count;  // every record: ordinal == record index
   if (query.method == DownsampleMethod::kLttb || total <= query.max_points) {
     if (contiguous) {
       std::span<const Point> all(data, s.count);
@@ -703,11 +884,18 @@ Result<SeriesRead> MetricsStore::Read(const std::string& experiment, const std::
                                                             : std::vector<Point>(all.begin(), all.end());
       return out;
     }
-    std::vector<Point> sel;
-    sel.reserve(total);
-    for (const Segment& seg : segs)
-      for (uint64_t o = seg.ord; o < seg.ord + seg.count; ++o) sel.push_back(data[record_of(seg, o)]);
-    out.points = query.method == DownsampleMethod::kLttb ? DownsampleLttb(sel, query.max_points) : std::move(sel);
+    std::vector<Point> sel_points;
+    sel_points.reserve(total);
+    for (const Segment& seg : segs) {
+      if (seg.block != kNone) {
+        const Point* first = data + seg.block * kIndexBlock;
+        sel_points.insert(sel_points.end(), first, first + seg.count);
+      } else {
+        for (uint64_t k = seg.first; k < seg.first + seg.count; ++k) sel_points.push_back(data[sel.picked[k]]);
+      }
+    }
+    out.points = query.method == DownsampleMethod::kLttb ? DownsampleLttb(sel_points, query.max_points)
+                                                          : std::move(sel_points);
     return out;
   }
 
@@ -740,12 +928,12 @@ Result<SeriesRead> MetricsStore::Read(const std::string& experiment, const std::
         const uint64_t base = seg.block * kIndexBlock - seg.ord;  // record = ord + base
         for (uint64_t o = a; o < z; ++o) ext.Add(o, data[o + base].value);
       } else {
-        for (uint64_t o = a; o < z; ++o) ext.Add(o, data[picked[seg.first + (o - seg.ord)]].value);
+        for (uint64_t o = a; o < z; ++o) ext.Add(o, data[sel.picked[seg.first + (o - seg.ord)]].value);
       }
     }
     uint64_t kept[2];
     const int k = ext.Kept(kept);
-    for (int i = 0; i < k; ++i) out.points.push_back(data[record_of(segment_of(kept[i]), kept[i])]);
+    for (int i = 0; i < k; ++i) out.points.push_back(data[record_of(sel.SegmentOf(kept[i]), kept[i])]);
   }
   return out;
 }

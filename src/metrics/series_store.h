@@ -14,7 +14,8 @@
 // Commit protocol of Append (the ack point is its return):
 //   1. write the points after each series' committed records (pwrite at the
 //      committed offset) and the new ingest.state (attempt -> accepted stream
-//      length, key -> committed record count) to ingest.state.tmp;
+//      length, key -> committed record count, key -> runs, see below) to
+//      ingest.state.tmp;
 //   2. fdatasync the series files and the temporary file concurrently (up to
 //      16 helper threads that only wait in the kernel: syncs issued together
 //      share the filesystem's journal commits and device flushes);
@@ -34,13 +35,39 @@
 // file. So after a kill at any moment nothing acknowledged is lost and
 // nothing is duplicated, and a missing, short or stale index is rebuilt.
 //
+// Resumed attempts. A lost attempt's successor resumes from the newest
+// checkpoint, at step S, and logs S+1, S+2, ... again, which the lost attempt
+// may have logged already. The rule (TensorBoard's purge of orphaned data on
+// restart, but keyed by attempt instead of by any backward step): a point
+// from attempt a at step t is superseded when a later attempt (a larger id;
+// ids only grow) has written a point of the same series at a step <= t.
+// "Attempt" here is Append's generation: the parts of a multi-node gang
+// append under their own ids (one stream each) but as one generation. A
+// superseded point is never read again (Read, Summaries: counts, extremes,
+// last); its record stays in the file. Points of one attempt never supersede
+// each other, in whatever order their steps come. The rule does not depend on
+// arrival order: a lost attempt's spool shipped late is judged the same way.
+// To apply it, ingest.state keeps per series its runs: [start record, attempt,
+// smallest step of the run's records], one per stretch of records one attempt
+// appended in a row (one run per attempt unless attempts' appends interleave).
+// They commit with the counts; on open, runs past the kept records are dropped
+// and each run's smallest step is recomputed from the index and the data. A
+// state without runs (from an older version) gives each series one run of its
+// newest attempt. From the runs follows per run a cutoff, the smallest step
+// of the later attempts: a read takes a whole block of one run, or skips it,
+// by its index entry's step range against the query's range and the cutoff,
+// and scans only the blocks that straddle a bound, so a series with a few
+// restarts reads as fast as one without. Summaries keep the statistics of the
+// live points; an append that moves a cutoff has them recomputed (from the
+// index) at the next Summaries.
+//
 // Threading: a MetricsStore is used from one thread (the server's loop
 // thread); it has no locks. Only Append's syncs run on helper threads, joined
 // before it returns. Descriptors: none are held between calls; a call opens
 // the files of the series it touches and closes them before returning.
 // Memory: the state of at most max_open_experiments experiments (per series
-// its block index, 88 bytes per 1024 points) is cached, least recently used
-// first out.
+// its block index, 88 bytes per 1024 points, and its runs) is cached, least
+// recently used first out.
 #pragma once
 
 #include <sys/types.h>
@@ -92,6 +119,7 @@ struct MetricsStoreOptions {
   FileOps* file_ops = nullptr;  // null: PosixFileOps(); not owned
 };
 
+// Over the points that are not superseded (see "Resumed attempts").
 struct SeriesSummary {
   std::string key;
   uint64_t count = 0;
@@ -107,15 +135,15 @@ struct SeriesQuery {
   size_t max_points = 1000;
   DownsampleMethod method = DownsampleMethod::kMinMax;
   // Keep points with min_step <= step <= max_step (inclusive; either may be
-  // absent). Points are selected by step wherever they lie in the series, so
-  // steps need not be sorted; downsampling then runs over the selection in
-  // stored order.
+  // absent) that are not superseded. Points are selected by step wherever
+  // they lie in the series, so steps need not be sorted; downsampling then
+  // runs over the selection in stored order.
   std::optional<int64_t> min_step = std::nullopt;
   std::optional<int64_t> max_step = std::nullopt;
 };
 
 struct SeriesRead {
-  uint64_t total = 0;  // points in range before downsampling
+  uint64_t total = 0;  // points in range (not superseded) before downsampling
   std::vector<Point> points;
 };
 
@@ -130,8 +158,11 @@ class MetricsStore final {
   Status Init();
 
   // The attempt's point stream is accepted up to AcceptedLength(experiment,
-  // attempt) bytes. Append applies `batch`, the decoded frames of stream
-  // bytes [from, to):
+  // attempt) bytes. `generation` orders the points for "Resumed attempts":
+  // the id of the experiment's attempt they belong to, which for a part of a
+  // multi-node gang is the gang's id (its parts run together and never
+  // supersede each other); 0: `attempt` itself. Ids only grow. Append
+  // applies `batch`, the decoded frames of stream bytes [from, to):
   //   from == accepted: validates every key, applies, commits, returns `to`;
   //   from != accepted: applies nothing, kFailedPrecondition (answer 409 with
   //   AcceptedLength so the sender resumes there).
@@ -140,11 +171,13 @@ class MetricsStore final {
   // rolled back, except when only the final directory fsync failed: the
   // commit is then in place (AcceptedLength says `to`) but may not be durable.
   Result<uint64_t> Append(const std::string& experiment, int64_t attempt, uint64_t from, uint64_t to,
-                          const std::vector<SeriesBatch>& batch);
+                          const std::vector<SeriesBatch>& batch, int64_t generation = 0);
   // 0 for an unknown experiment or attempt (and when the experiment's state
   // cannot be read; Append then reports that error).
   uint64_t AcceptedLength(const std::string& experiment, int64_t attempt);
-  // Sorted by key; empty for an unknown or unreadable experiment.
+  // Sorted by key; empty for an unknown or unreadable experiment. A series
+  // whose statistics must be recomputed (after a restart) and whose file
+  // cannot be read then is left out.
   std::vector<SeriesSummary> Summaries(const std::string& experiment);
   // kNotFound for an unknown experiment or key.
   Result<SeriesRead> Read(const std::string& experiment, const std::string& key, const SeriesQuery& query);
