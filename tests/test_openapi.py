@@ -862,7 +862,7 @@ def test_agent_protocol(api, finished_run):
     started = time.monotonic()
     work = api.call("POST", sync, {"node": node}, query={"wait_ms": 400}, json_body={"attempts": []},
                     expect=200).json
-    assert work == {"assign": [], "cancel": [], "forget": []} and time.monotonic() - started >= 0.3
+    assert work == {"assign": [], "cancel": [], "forget": [], "abort": [], "master_ports": []} and time.monotonic() - started >= 0.3
 
     # A run placed on this node wakes a waiting sync.
     answer = {}
@@ -886,7 +886,7 @@ def test_agent_protocol(api, finished_run):
     attempt = a["attempt"]
     running = {"attempts": [{"id": attempt, "state": "running", "log_bytes": 0}]}
     work = api.call("POST", sync, {"node": node}, json_body=running, expect=200).json
-    assert work == {"assign": [], "cancel": [], "forget": []}
+    assert work == {"assign": [], "cancel": [], "forget": [], "abort": [], "master_ports": []}
     doc = api.call("GET", "/api/v1/runs/{run}", {"run": run_a}, expect=200).json
     assert doc["experiments"][0]["state"] == "running" and doc["experiments"][0]["node"] == node
 
@@ -927,11 +927,11 @@ def test_agent_protocol(api, finished_run):
     r = api.call("GET", logs, {"run": run_a, "experiment": 0}, expect=200)
     assert r.header("x-lattice-complete") == "1" and r.header("x-lattice-attempt-state") == "succeeded"
     work = api.call("POST", sync, {"node": node}, json_body=exited, expect=200).json
-    assert work == {"assign": [], "cancel": [], "forget": [attempt]}
+    assert work == {"assign": [], "cancel": [], "forget": [attempt], "abort": [], "master_ports": []}
     # An attempt the server does not know: stop it and forget it.
     unknown = {"attempts": [{"id": 424242, "state": "running", "message": "?"}]}
     work = api.call("POST", sync, {"node": node}, json_body=unknown, expect=200).json
-    assert work == {"assign": [], "cancel": [424242], "forget": [424242]}
+    assert work == {"assign": [], "cancel": [424242], "forget": [424242], "abort": [], "master_ports": []}
 
 
 # --------------------------------------------------------------------------

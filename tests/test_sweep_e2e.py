@@ -36,7 +36,12 @@ def test_dry_run_lists_points_and_totals_and_starts_nothing(tmp_path, script_dir
         ["--lr", "0.1", "--opt=adam", "--name", "a b"], ["--lr", "0.1", "--opt=sgd", "--name", "a b"],
         ["--lr", "0.01", "--opt=adam", "--name", "a b"], ["--lr", "0.01", "--opt=sgd", "--name", "a b"]]
     assert [e["id"] for e in doc["experiments"]] == ["0", "1", "2", "3"]
-    assert doc["total"] == {"experiments": 4, "gpus": 16, "cpus": 4}
+    assert doc["total"] == {"experiments": 4, "nodes": 4, "gpus": 16, "cpus": 4}
+    gang = json.loads(lat.run("run", "--dry-run", "--json", "--nodes", "2", "--gpus", "4", script, "--lr",
+                              "[0.1, 0.01]").stdout)
+    assert gang["total"] == {"experiments": 2, "nodes": 4, "gpus": 16, "cpus": 4}
+    assert "2 experiments × 2 nodes × 4 GPUs = 16 GPUs" in lat.run(
+        "run", "--dry-run", "--nodes", "2", "--gpus", "4", script, "--lr", "[0.1, 0.01]").stdout
     text = lat.run("run", "--dry-run", "--gpus", "4", script, "--lr", "[0.1, 0.01]").stdout
     assert "2 experiments × 4 GPUs = 8 GPUs" in text
     assert not (lat.home / "server.json").exists()  # nothing started, not even a server

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -20,6 +21,8 @@
 #include "agent/env_build.h"
 #include "agent/env_cache.h"
 #include "agent/launcher.h"
+#include "agent/netif.h"
+#include "agent/rank_output.h"
 #include "agent/snapshot_fetch.h"
 #include "common/fs.h"
 #include "common/safe_path.h"
@@ -51,7 +54,9 @@ constexpr const char* kLog = "agent";
 struct AttemptRecord {
   Assignment assignment;
   std::filesystem::path dir;
-  pid_t supervisor = -1;
+  pid_t supervisor = -1;  // rank 0's on this node (its process tree is sampled)
+  std::vector<pid_t> supervisors;  // one per local process
+  int master_port = 0;  // gangs: the rendezvous port (chosen here on node rank 0)
   uint64_t captured = 0;   // bytes in the spool file
   uint64_t shipped = 0;    // bytes the server has acknowledged
   bool exited = false;
@@ -59,6 +64,7 @@ struct AttemptRecord {
   int exit_code = -1;
   bool exit_reported = false;
   bool stop_requested = false;
+  bool aborted = false;  // its gang ended: stopped with the short grace
   std::string message;  // while starting: what it does; after: why it ended
   std::thread reader;   // prepares, launches, then reads the output
   std::atomic<bool> cancel_prepare{false};  // stops an environment build
@@ -90,12 +96,14 @@ double NowSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-int FreePort() {
+// A port free right now (torch's store binds it a moment later, as torchrun
+// does with its own pick). `any`: on every interface, for a gang's rank 0.
+int FreePort(bool any = false) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 29500;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_addr.s_addr = htonl(any ? INADDR_ANY : INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
   int port = 29500;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
@@ -306,11 +314,22 @@ class Agent final {
     reg.cpus = inventory_.cpus;
     reg.memory_bytes = inventory_.memory_bytes;
     reg.gpus = inventory_.gpus;
+    reg.address = options_.address;
+    if (reg.address.empty()) {
+      // The address this node uses toward the server is one the other
+      // nodes of a cluster can reach it at.
+      auto local = LocalAddressToward(url_.host, url_.port);
+      if (local.ok()) reg.address = *local;
+      else LOG_WARN(kLog, "cannot tell this node's address (use --address): " << local.error().message);
+    }
     auto r = PostJson("/agents/register", ToJson(reg), std::chrono::milliseconds(10000));
     if (!r.ok()) {
       LOG_WARN(kLog, "cannot register with " << options_.server_url << ": " << r.error().message);
       return false;
     }
+    if (r->is_object() && r->contains("node_timeout_ms") && (*r)["node_timeout_ms"].is_number_integer())
+      server_node_timeout_ms_ = (*r)["node_timeout_ms"].get<int64_t>();
+    last_contact_ms_ = MonoMs();
     LOG_INFO(kLog, "registered as node " << node_id_ << " with " << inventory_.cpus << " CPUs, "
                                          << inventory_.gpus.size() << " GPUs (" << inventory_.gpu_source << ")");
     return true;
@@ -324,6 +343,7 @@ class Agent final {
       r.id = id;
       r.log_bytes = rec->captured;
       r.message = rec->message;
+      if (rec->assignment.nnodes > 1) r.master_port = rec->master_port;
       if (rec->lost) r.state = ReportedState::kLost;
       else if (rec->exited && rec->finalized) {
         r.state = ReportedState::kExited;
@@ -355,6 +375,7 @@ class Agent final {
         continue;
       }
       backoff_ms = 100;
+      last_contact_ms_ = MonoMs();
       auto work = ParseAgentWork(*r);
       if (!work.ok()) {
         LOG_ERROR(kLog, work.error().message);
@@ -385,9 +406,33 @@ class Agent final {
       it->second->stop_requested = true;
       it->second->cancel_prepare = true;
       LOG_INFO(kLog, "stopping attempt " << id);
-      RequestStop(it->second->supervisor);
+      for (pid_t p : it->second->supervisors) RequestStop(p);
     }
+    for (int64_t id : work.abort) {
+      std::lock_guard lock(mu_);
+      auto it = attempts_.find(id);
+      if (it == attempts_.end() || it->second->exited || it->second->aborted) continue;
+      LOG_INFO(kLog, "aborting attempt " << id << ": its gang ended on another node");
+      AbortLocked(*it->second);
+    }
+    for (const MasterPort& m : work.master_ports) {
+      std::lock_guard lock(mu_);
+      auto it = attempts_.find(m.attempt);
+      if (it == attempts_.end() || it->second->master_port == m.port) continue;
+      it->second->master_port = m.port;
+      report_pending_ = true;  // the server stops sending it once we report it
+    }
+    if (!work.master_ports.empty()) cv_.notify_all();
     for (int64_t id : work.forget) Forget(id);
+  }
+
+  // Requires mu_. Stops every rank of the attempt at once (short grace).
+  void AbortLocked(AttemptRecord& rec) {
+    rec.aborted = true;
+    rec.stop_requested = true;
+    rec.cancel_prepare = true;
+    for (pid_t p : rec.supervisors) RequestAbort(p);
+    cv_.notify_all();  // a part waiting for its master port gives up
   }
 
   void Forget(int64_t id) {
@@ -411,6 +456,9 @@ class Agent final {
     rec->assignment = a;
     rec->dir = options_.home / "attempts" / std::to_string(a.attempt);
     rec->message = "fetching the code";
+    // A gang's rank 0 picks the rendezvous port now, so the other nodes
+    // learn it while they prepare.
+    rec->master_port = a.nnodes > 1 && a.node_rank == 0 ? FreePort(/*any=*/true) : a.master_port;
     {
       std::lock_guard lock(mu_);
       attempts_[a.attempt] = rec;
@@ -426,6 +474,7 @@ class Agent final {
     const Assignment& a = rec.assignment;
     bool env_failed = false;
     Status st = Prepare(rec, &env_failed);
+    if (st.ok() && a.nnodes > 1 && a.node_rank > 0) AwaitMasterPort(rec);
     bool cancelled;
     {
       // Cancelled or stopping: whatever Prepare said (a build it broke off).
@@ -433,29 +482,59 @@ class Agent final {
       cancelled = rec.lost || rec.stop_requested;
     }
     if (cancelled) st = Error(ErrorCode::kFailedPrecondition, "cancelled before it started");
-    Result<Launched> launched = st.ok() ? Launch(BuildLaunchSpec(rec)) : Result<Launched>(st.error());
+    std::vector<Launched> procs;
+    Status launched = st;
+    if (launched.ok()) {
+      for (const LaunchSpec& spec : BuildLaunchSpecs(rec)) {
+        auto one = Launch(spec);
+        if (!one.ok()) {
+          launched = one.error();
+          break;
+        }
+        procs.push_back(*one);
+      }
+    }
     int spool_fd = -1;
     if (launched.ok()) {
       spool_fd = ::open((rec.dir / "output.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-      if (spool_fd < 0) {
-        RequestStop(launched->supervisor);
-        launched = ErrnoError("cannot open the spool file", errno);
-      }
+      if (spool_fd < 0) launched = ErrnoError("cannot open the spool file", errno);
     }
-    if (!launched.ok()) return EndUnstarted(rec, launched.error(), cancelled, env_failed);
+    if (!launched.ok()) {
+      for (const Launched& p : procs) {  // the ranks that did start
+        RequestAbort(p.supervisor);
+        ::close(p.output_fd);
+        while (waitpid(p.supervisor, nullptr, 0) < 0 && errno == EINTR) {
+        }
+      }
+      return EndUnstarted(rec, launched.error(), cancelled, env_failed);
+    }
     {
       std::lock_guard lock(mu_);
-      rec.supervisor = launched->supervisor;
-      rec.collector = MakeCollector(rec, launched->supervisor, gpu_sampler_ ? a.gpus : std::vector<int>{});
+      for (const Launched& p : procs) rec.supervisors.push_back(p.supervisor);
+      rec.supervisor = procs.front().supervisor;
+      rec.collector = MakeCollector(rec, rec.supervisor, gpu_sampler_ ? a.gpus : std::vector<int>{});
       rec.message.clear();
       report_pending_ = true;
       // A cancel that came while it launched.
-      if (rec.stop_requested || rec.lost) RequestStop(rec.supervisor);
+      if (rec.stop_requested || rec.lost)
+        for (pid_t p : rec.supervisors) RequestStop(p);
     }
     cv_.notify_all();
-    LOG_INFO(kLog, "attempt " << a.attempt << " (" << a.run << "/" << a.experiment << ") started, supervisor pid "
-                              << launched->supervisor);
-    ReadOutput(raw, launched->output_fd, spool_fd);
+    LOG_INFO(kLog, "attempt " << a.attempt << " (" << a.run << "/" << a.experiment << ") started "
+                              << procs.size() << " process(es), first supervisor pid " << rec.supervisor);
+    ReadOutput(raw, procs, spool_fd);
+  }
+
+  // A gang part on node rank > 0 starts its ranks once rank 0's node told
+  // the server its rendezvous port (or gives up when stopped).
+  void AwaitMasterPort(AttemptRecord& rec) {
+    {
+      std::lock_guard lock(mu_);
+      if (rec.master_port > 0) return;
+    }
+    SetPhase(rec, "waiting for the rendezvous port of node rank 0");
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return rec.master_port > 0 || rec.stop_requested || rec.lost; });
   }
 
   // An attempt that ended before its command ran: says why in its log and
@@ -629,8 +708,26 @@ class Agent final {
     return OkStatus();
   }
 
-  LaunchSpec BuildLaunchSpec(const AttemptRecord& rec) {
+  // One launch per process this node starts for the attempt (see
+  // RunSpec::launcher), each with the torchrun variables of its rank.
+  std::vector<LaunchSpec> BuildLaunchSpecs(const AttemptRecord& rec) {
     const Assignment& a = rec.assignment;
+    const bool gang = a.nnodes > 1;
+    const std::string master_addr = gang ? a.master_addr : "127.0.0.1";
+    const int master_port = gang ? rec.master_port : FreePort();
+    std::string ifname;
+    if (auto name = InterfaceToward(master_addr); name.ok()) ifname = *name;
+    else LOG_WARN(kLog, "attempt " << a.attempt << ": no interface toward " << master_addr << ": " << name.error().message);
+    const int local = a.launcher == "torchrun" ? 1 : a.ranks_per_node;
+    std::vector<LaunchSpec> out;
+    for (int l = 0; l < local; ++l) out.push_back(BuildLaunchSpec(rec, l, master_addr, master_port, ifname));
+    return out;
+  }
+
+  LaunchSpec BuildLaunchSpec(const AttemptRecord& rec, int local_rank, const std::string& master_addr,
+                             int master_port, const std::string& ifname) {
+    const Assignment& a = rec.assignment;
+    const bool torchrun = a.launcher == "torchrun";
     LaunchSpec spec;
     spec.cwd = (rec.dir / "code").string();
     spec.grace_ms = a.grace_ms >= 0 ? a.grace_ms : options_.default_grace_ms;
@@ -644,15 +741,26 @@ class Agent final {
     env["LATTICE_ARTIFACTS_DIR"] = (rec.dir / "artifacts").string();
     env["LATTICE_CHECKPOINT_DIR"] = (rec.dir / "checkpoints").string();
     env["LATTICE_METRICS_FILE"] = (rec.dir / "metrics.jsonl").string();
-    env["MASTER_ADDR"] = "127.0.0.1";
-    env["MASTER_PORT"] = std::to_string(FreePort());
-    env["WORLD_SIZE"] = "1";
-    env["RANK"] = "0";
-    env["LOCAL_RANK"] = "0";
-    env["LOCAL_WORLD_SIZE"] = "1";
-    env["NODE_RANK"] = "0";
-    env["GROUP_RANK"] = "0";
+    env["MASTER_ADDR"] = master_addr;
+    env["MASTER_PORT"] = std::to_string(master_port);
+    if (!torchrun) {  // torchrun sets the rest for its workers
+      env["WORLD_SIZE"] = std::to_string(a.nnodes * a.ranks_per_node);
+      env["RANK"] = std::to_string(a.node_rank * a.ranks_per_node + local_rank);
+      env["LOCAL_RANK"] = std::to_string(local_rank);
+      env["LOCAL_WORLD_SIZE"] = std::to_string(a.ranks_per_node);
+      env["NODE_RANK"] = std::to_string(a.node_rank);
+      env["GROUP_RANK"] = std::to_string(a.node_rank);
+    }
+    // gloo and NCCL otherwise use whatever the host name resolves to (often
+    // a loopback address): tell them the interface that routes to rank 0.
+    if (!ifname.empty()) {
+      if (!env.count("GLOO_SOCKET_IFNAME")) env["GLOO_SOCKET_IFNAME"] = ifname;
+      if (!env.count("NCCL_SOCKET_IFNAME")) env["NCCL_SOCKET_IFNAME"] = ifname;
+    }
     env["PYTHONUNBUFFERED"] = "1";  // live logs: Python must not hold lines back
+    // As torchrun does: several ranks on one node each using every core
+    // would slow all of them down.
+    if (!torchrun && a.ranks_per_node > 1 && !env.count("OMP_NUM_THREADS")) env["OMP_NUM_THREADS"] = "1";
     if (rec.env) {  // as an activated venv would
       const std::string bin = (rec.env->path() / "bin").string();
       env["VIRTUAL_ENV"] = rec.env->path().string();
@@ -664,15 +772,32 @@ class Agent final {
 
     std::string script = a.script;
     std::string program;
-    if (EndsWith(script, ".py")) program = a.python.empty() ? python_ : a.python;
-    if (EndsWith(script, ".py") && rec.env) program = (rec.env->path() / "bin" / "python").string();
+    const bool python_script = EndsWith(script, ".py");
+    if (python_script || torchrun) program = a.python.empty() ? python_ : a.python;
+    if ((python_script || torchrun) && rec.env) program = (rec.env->path() / "bin" / "python").string();
     else if (EndsWith(script, ".sh")) program = "bash";
     const char* path_env = getenv("PATH");
     std::string path = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
     if (!program.empty()) {
       auto resolved = ResolveExecutable(program, path);
       spec.executable = resolved.ok() ? *resolved : program;  // exec reports the error into the log
-      spec.argv = {program, script};
+      spec.argv = {program};
+      if (torchrun) {
+        const int nproc = std::max(1, a.resources.gpus);
+        const std::vector<std::string> torchrun_args = {
+            "-m", "torch.distributed.run", "--nnodes", std::to_string(a.nnodes), "--nproc_per_node",
+            std::to_string(nproc), "--node_rank", std::to_string(a.node_rank), "--master_addr", master_addr,
+            "--master_port", std::to_string(master_port),
+            // Worker stdout through torchrun with a "[defaultN]:" prefix (RankLines
+            // makes it "[rank R]"). Not "--tee 3": torch 1.13's parser maps 0 and
+            // 3 to None under Python 3.11 and torchrun crashes (its default too).
+            "--redirects", "1", "--tee", "1"};
+        spec.argv.insert(spec.argv.end(), torchrun_args.begin(), torchrun_args.end());
+        if (!python_script) spec.argv.push_back("--no_python");
+        spec.argv.push_back(python_script || EndsWith(script, ".sh") ? script : "./" + script);
+      } else {
+        spec.argv.push_back(script);
+      }
     } else {
       spec.executable = (rec.dir / "code" / script).string();
       spec.argv = {"./" + script};
@@ -681,26 +806,75 @@ class Agent final {
     return spec;
   }
 
-  void ReadOutput(AttemptRecord* rec, int out_fd, int spool_fd) {
+  // How each process's output goes into the log: verbatim for a lone
+  // process, else line by line with its rank in front.
+  static std::vector<RankLines> OutputPrefixers(const Assignment& a, size_t processes) {
+    std::vector<RankLines> out;
+    if (a.launcher == "torchrun") {
+      out.emplace_back(-1, a.node_rank * std::max(1, a.resources.gpus), a.node_rank);
+    } else if (a.nnodes * a.ranks_per_node > 1) {
+      for (size_t l = 0; l < processes; ++l) out.emplace_back(a.node_rank * a.ranks_per_node + static_cast<int>(l));
+    }
+    return out;
+  }
+
+  // Copies the processes' output into the spool until all of them ended.
+  // On a node with several ranks, the first to fail takes the others down
+  // (they would wait for it in a collective); its exit code is the part's.
+  void ReadOutput(AttemptRecord* rec, const std::vector<Launched>& procs, int spool_fd) {
+    std::vector<RankLines> prefix = OutputPrefixers(rec->assignment, procs.size());
+    std::vector<pollfd> fds;
+    for (const Launched& p : procs) fds.push_back(pollfd{p.output_fd, POLLIN, 0});
+    size_t open = fds.size();
+    int code = 0;
     char buf[1 << 16];
-    for (;;) {
-      ssize_t n = ::read(out_fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      Status st = fs::WriteAll(spool_fd, std::string_view(buf, static_cast<size_t>(n)));
+    std::string out;
+    while (open > 0) {
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) break;
+      for (size_t i = 0; i < fds.size(); ++i) {
+        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        std::string_view chunk(buf, n > 0 ? static_cast<size_t>(n) : 0);
+        RankLines* lines = prefix.empty() ? nullptr : &prefix[std::min(i, prefix.size() - 1)];
+        if (n > 0) {
+          if (lines) lines->Feed(chunk, &out);
+          else out.append(chunk);
+          continue;
+        }
+        if (lines) lines->Finish(&out);
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+        {
+          // No stop or abort may signal it once it is reaped (its pid could
+          // be reused); until then a signal still reaches the right process.
+          std::lock_guard lock(mu_);
+          std::erase(rec->supervisors, procs[i].supervisor);
+        }
+        int status = 0;
+        while (waitpid(procs[i].supervisor, &status, 0) < 0 && errno == EINTR) {
+        }
+        int rank_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (rank_code != 0 && code == 0) {
+          code = rank_code;
+          if (open > 0) {
+            std::lock_guard lock(mu_);
+            for (pid_t p : rec->supervisors) RequestAbort(p);
+          }
+        }
+      }
+      if (out.empty()) continue;
+      Status st = fs::WriteAll(spool_fd, out);
       if (!st.ok()) LOG_ERROR(kLog, "spool write failed for attempt " << rec->assignment.attempt << ": " << st.error().message);
       {
         std::lock_guard lock(mu_);
-        rec->captured += static_cast<uint64_t>(n);
+        rec->captured += out.size();
       }
+      out.clear();
       cv_.notify_all();
     }
-    ::close(out_fd);
     ::close(spool_fd);
-    int status = 0;
-    while (waitpid(rec->supervisor, &status, 0) < 0 && errno == EINTR) {
-    }
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     rec->env.reset();  // no longer in use: prunable
     (void)fs::WriteFileAtomic(rec->dir / "exit", std::to_string(code));
     LOG_INFO(kLog, "attempt " << rec->assignment.attempt << " exited with code " << code);
@@ -774,6 +948,7 @@ class Agent final {
         auto reports = Reports();
         last_report_ms = MonoMs();
         auto r = PostJson("/agents/" + node_id_ + "/report", ToJson(reports), std::chrono::milliseconds(10000));
+        if (r.ok()) last_contact_ms_ = MonoMs();
         if (!r.ok()) {
           failed = true;
           std::lock_guard lock(mu_);
@@ -873,6 +1048,7 @@ class Agent final {
                      [&] { return collecting_done_ || collect_now_; });
         if (collecting_done_) return;
         collect_now_ = false;
+        SelfFenceGangsLocked();
         for (auto& [id, rec] : attempts_) {
           if (rec->collector && !rec->collected_final) {
             todo.push_back(rec);
@@ -881,6 +1057,23 @@ class Agent final {
         }
       }
       for (size_t i = 0; i < todo.size(); ++i) CollectOnce(todo[i], exited[i]);
+    }
+  }
+
+  // Requires mu_. A gang part cut off from the server: the server declares
+  // this node lost after its node timeout and runs the gang again elsewhere,
+  // so the ranks here must not go on (a stale copy of the training, stuck in
+  // a collective, holding the GPUs).
+  void SelfFenceGangsLocked() {
+    const int64_t last = last_contact_ms_.load();
+    const int64_t silent = MonoMs() - last;
+    if (last == 0 || silent < server_node_timeout_ms_.load()) return;
+    for (auto& [id, rec] : attempts_) {
+      if (rec->assignment.nnodes <= 1 || rec->exited || rec->aborted) continue;
+      LOG_WARN(kLog, "attempt " << id << ": no answer from the server for " << silent << " ms; stopping its ranks");
+      rec->message = "stopped its ranks after no answer from the server for " + std::to_string(silent / 1000) + " s";
+      AppendNoteLocked(*rec, "lattice: " + rec->message + " (the server runs the gang again elsewhere)\n");
+      AbortLocked(*rec);
     }
   }
 
@@ -1114,7 +1307,7 @@ class Agent final {
           (void)fs::MakeDirs(rec->dir);
           (void)fs::WriteFileAtomic(rec->dir / "lost", rec->message);
           rec->cancel_prepare = true;
-          RequestStop(rec->supervisor);
+          for (pid_t p : rec->supervisors) RequestStop(p);
           running.push_back(rec.get());
         }
       }
@@ -1142,6 +1335,10 @@ class Agent final {
   std::string python_;
   Inventory inventory_;
   std::atomic<bool>* stop_ = nullptr;
+  // Self-fencing of gang parts: the last answer from the server, and how
+  // long the server waits before it declares a silent node lost.
+  std::atomic<int64_t> last_contact_ms_{0};
+  std::atomic<int64_t> server_node_timeout_ms_{6000};
 
   std::mutex mu_;
   std::condition_variable cv_;

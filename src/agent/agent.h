@@ -30,6 +30,7 @@ struct AgentOptions {
   InventoryOptions inventory;
   int64_t sync_wait_ms = 2000;
   std::string node_id;  // empty: read from (or create in) home
+  std::string address;  // where other nodes reach this one; empty: the address used toward the server
   std::string default_python;  // empty: venv beside the binary, else python3
   std::string uv;  // uv for building environments; empty: beside the Python, else PATH, else pip
   int64_t default_grace_ms = 30'000;  // for runs that did not set --grace

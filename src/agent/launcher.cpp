@@ -28,7 +28,7 @@ void WriteStr(int fd, const char* s) {
 // Runs in the forked child of a possibly multi-threaded parent: only
 // async-signal-safe calls from here on, no allocation.
 [[noreturn]] void SupervisorMain(const char* exe, char* const* argv, char* const* envp, const char* cwd,
-                                 int64_t grace_ms, int out_fd, pid_t agent_pid) {
+                                 int64_t grace_ms, int64_t abort_grace_ms, int out_fd, pid_t agent_pid) {
   // A fork copies every descriptor of the agent, including the write ends of
   // output pipes other threads are launching with right now: holding one
   // would keep that attempt's reader from seeing EOF until this supervisor
@@ -46,8 +46,10 @@ void WriteStr(int fd, const char* s) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGUSR1);
   sigprocmask(SIG_BLOCK, &set, nullptr);
   bool agent_gone = getppid() != agent_pid;
+  const pid_t supervisor = getpid();
 
   pid_t child = fork();
   if (child < 0) {
@@ -55,6 +57,11 @@ void WriteStr(int fd, const char* s) {
     _exit(126);
   }
   if (child == 0) {
+    // Should the supervisor itself be killed (SIGKILL, OOM killer), the
+    // command must not live on unsupervised: a stray rank of a gang that
+    // runs again elsewhere would train a stale copy.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != supervisor) _exit(137);
     setpgid(0, 0);
     sigset_t none;
     sigemptyset(&none);
@@ -85,13 +92,16 @@ void WriteStr(int fd, const char* s) {
   int exit_code = -1;
   bool stopping = false;
   int64_t kill_at = 0;
-  auto begin_stop = [&]() {
-    if (stopping) return;
+  auto begin_stop = [&](int64_t grace) {
+    if (stopping) {
+      if (MonoMs() + grace < kill_at) kill_at = MonoMs() + grace;  // an abort shortens a stop
+      return;
+    }
     stopping = true;
     kill(-child, SIGTERM);
-    kill_at = MonoMs() + grace_ms;
+    kill_at = MonoMs() + grace;
   };
-  if (agent_gone) begin_stop();
+  if (agent_gone) begin_stop(grace_ms);
   for (;;) {
     siginfo_t info;
     int sig;
@@ -107,7 +117,8 @@ void WriteStr(int fd, const char* s) {
     } else {
       sig = sigwaitinfo(&set, &info);
     }
-    if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) begin_stop();
+    if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) begin_stop(grace_ms);
+    if (sig == SIGUSR1) begin_stop(abort_grace_ms < grace_ms ? abort_grace_ms : grace_ms);
     // Reap everything: the command and any orphan we adopted as subreaper.
     for (;;) {
       int status = 0;
@@ -159,8 +170,8 @@ Result<Launched> Launch(const LaunchSpec& spec) {
     // The write end must survive exec in the command: drop CLOEXEC on it
     // (dup2 onto 1 and 2 clears it there; the original is closed by the
     // supervisor after fork).
-    SupervisorMain(spec.executable.c_str(), argv.data(), envp.data(), spec.cwd.c_str(), spec.grace_ms, fds[1],
-                   agent_pid);
+    SupervisorMain(spec.executable.c_str(), argv.data(), envp.data(), spec.cwd.c_str(), spec.grace_ms,
+                   spec.abort_grace_ms, fds[1], agent_pid);
   }
   close(fds[1]);
   return Launched{pid, fds[0]};
@@ -168,6 +179,10 @@ Result<Launched> Launch(const LaunchSpec& spec) {
 
 void RequestStop(pid_t supervisor) {
   if (supervisor > 0) kill(supervisor, SIGTERM);
+}
+
+void RequestAbort(pid_t supervisor) {
+  if (supervisor > 0) kill(supervisor, SIGUSR1);
 }
 
 Result<std::string> ResolveExecutable(const std::string& name, const std::string& path_env) {

@@ -23,6 +23,7 @@ struct LaunchSpec {
   std::vector<std::string> env;   // "K=V"
   std::string cwd;
   int64_t grace_ms = 30'000;
+  int64_t abort_grace_ms = 2'000;  // RequestAbort's grace (capped by grace_ms)
 };
 
 struct Launched {
@@ -36,6 +37,10 @@ Result<Launched> Launch(const LaunchSpec& spec);
 
 // Asks the supervisor to stop the command (SIGTERM, then SIGKILL after grace).
 void RequestStop(pid_t supervisor);
+// The same with the short abort grace: for ranks whose gang broke, which
+// would otherwise wait in a collective until killed. Shortens a stop already
+// under way.
+void RequestAbort(pid_t supervisor);
 
 // Resolves a program name like "python3" against PATH; absolute and
 // relative paths with '/' are returned as they are if executable.

@@ -80,9 +80,15 @@ int Main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   track(run->add_option("--name", ro.name, "run name (lowercase letters, digits, '-'); generated if absent"), [&](RunOptions& d) { d.name = ro.name; });
   track(run->add_option("--description", ro.description, "free text shown with the run"), [&](RunOptions& d) { d.description = ro.description; });
-  track(run->add_option("--cpus", ro.cpus, "CPUs per experiment (default 1)")->check(CLI::PositiveNumber), [&](RunOptions& d) { d.cpus = ro.cpus; });
-  track(run->add_option("--memory", ro.memory, "memory per experiment, e.g. 4G"), [&](RunOptions& d) { d.memory = ro.memory; });
-  track(run->add_option("--gpus", ro.gpus, "GPUs per experiment (default 0)")->check(CLI::Range(0, 4096)), [&](RunOptions& d) { d.gpus = ro.gpus; });
+  track(run->add_option("--cpus", ro.cpus, "CPUs per experiment, per node (default 1)")->check(CLI::PositiveNumber), [&](RunOptions& d) { d.cpus = ro.cpus; });
+  track(run->add_option("--memory", ro.memory, "memory per experiment, per node, e.g. 4G"), [&](RunOptions& d) { d.memory = ro.memory; });
+  track(run->add_option("--gpus", ro.gpus, "GPUs per experiment, per node (default 0)")->check(CLI::Range(0, 4096)), [&](RunOptions& d) { d.gpus = ro.gpus; });
+  track(run->add_option("--nodes", ro.nodes, "nodes per experiment: one gang of nodes × GPUs ranks (default 1)")
+            ->check(CLI::Range(1, 1024)), [&](RunOptions& d) { d.nodes = ro.nodes; });
+  track(run->add_option("--launcher", ro.launcher,
+                        "per-gpu (a process per GPU), per-node (one per node) or torchrun (torchrun per node); "
+                        "default: per-node on one node, per-gpu on several")
+            ->check(CLI::IsMember({"per-gpu", "per-node", "torchrun"})), [&](RunOptions& d) { d.launcher = ro.launcher; });
   track(run->add_option("--env", ro.env, "NAME=VALUE for the script's environment (repeatable)")->allow_extra_args(false), [&](RunOptions& d) { d.env = ro.env; });
   track(run->add_option("--max-restarts,--max_restarts", ro.max_restarts,
                   "times to requeue an experiment whose machine was lost (default 0)")
@@ -127,7 +133,10 @@ int Main(int argc, char** argv) {
   size_t tail = 0;
   auto* tail_opt = logs->add_option("--tail", tail, "print only the last N lines");
   logs->add_option("--attempt", lo.attempt, "which attempt (default: the newest)")->check(CLI::NonNegativeNumber);
-  logs->footer("\nExamples:\n  lattice logs brave-otter-4821 --follow\n  lattice logs brave-otter-4821/0 --tail 20\n");
+  logs->add_option("--rank", lo.rank, "only this rank's lines (multi-rank runs; default: all, each line prefixed)")
+      ->check(CLI::NonNegativeNumber);
+  logs->footer("\nExamples:\n  lattice logs brave-otter-4821 --follow\n  lattice logs brave-otter-4821/0 --tail 20\n"
+               "  lattice logs brave-otter-4821/0 --rank 1\n");
 
   std::string cancel_target;
   auto* cancel = app.add_subcommand("cancel", "cancel a run or one experiment (SIGTERM, then SIGKILL after grace)");
@@ -181,6 +190,9 @@ int Main(int argc, char** argv) {
   agent_cmd->add_option("--cpus", ao.inventory.cpus, "CPUs to offer (default: all)");
   agent_cmd->add_option("--memory", agent_memory, "memory to offer, e.g. 16G (default: all)");
   agent_cmd->add_option("--node-id", ao.node_id, "node id (default: stored in the agent's home)");
+  agent_cmd->add_option("--address", ao.address,
+                        "address other nodes reach this one at, for multi-node runs (default: the one used "
+                        "toward the server)");
   agent_cmd->add_option("--agent-home", agent_home, "agent state (default: $LATTICE_HOME/agent)");
   agent_cmd->add_option("--python", ao.default_python, "default Python for .py scripts");
   agent_cmd->add_option("--grace", agent_grace, "default time between SIGTERM and SIGKILL (default 30s)");

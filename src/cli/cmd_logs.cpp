@@ -1,4 +1,4 @@
-// `lattice logs RUN[/EXP] [--follow] [--tail N]`: reads an experiment's log
+// `lattice logs RUN[/EXP] [--follow] [--tail N] [--rank R]`: reads an experiment's log
 // by offset with long polls, so following survives server restarts without
 // losing or repeating a byte, and moves on to the next attempt after a
 // restart of the experiment.
@@ -9,6 +9,7 @@
 #include <iostream>
 #include <thread>
 
+#include "agent/rank_output.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 
@@ -52,14 +53,41 @@ class TailBuffer {
   std::string partial_;
 };
 
+// Keeps one rank's lines of a multi-rank log ("[rank R] ..." with the
+// prefix removed) and Lattice's own notes; drops the other ranks'.
+class RankFilter {
+ public:
+  explicit RankFilter(int rank) : rank_(rank) {}
+  std::string Feed(std::string_view data) {
+    std::string out;
+    partial_.append(data);
+    size_t start = 0;
+    for (size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(partial_.data() + start, nl + 1 - start);
+      size_t prefix = 0;
+      if (agent::RankOfLine(line, &prefix) == rank_) out.append(line.substr(prefix));
+      else if (line.rfind("lattice: ", 0) == 0) out.append(line);
+    }
+    partial_.erase(0, start);
+    return out;
+  }
+
+ private:
+  int rank_;
+  std::string partial_;
+};
+
 }  // namespace
 
-Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, int attempt, bool follow,
-                       std::optional<size_t> tail, std::FILE* out) {
+Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, const LogView& view, std::FILE* out) {
+  const int attempt = view.attempt;
+  const bool follow = view.follow;
   uint64_t offset = 0;
   int current = attempt;  // 0: the newest
   std::optional<TailBuffer> tail_buffer;
-  if (tail) tail_buffer.emplace(*tail);
+  if (view.tail) tail_buffer.emplace(*view.tail);
+  std::optional<RankFilter> rank_filter;
+  if (view.rank) rank_filter.emplace(*view.rank);
   bool caught_up = false;  // --tail prints its lines once we reach the end
   int64_t backoff_ms = 100;
   for (;;) {
@@ -85,10 +113,11 @@ Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, int a
     int attempts = std::atoi(HeaderOf(*resp, "x-lattice-attempts").c_str());
     std::string exit_code = HeaderOf(*resp, "x-lattice-exit-code");
     if (current == 0 && number > 0) current = number;  // pin the attempt we started reading
-    if (!body.empty()) {
-      if (tail_buffer && !caught_up) tail_buffer->Add(body);
+    const std::string shown = rank_filter ? rank_filter->Feed(body) : body;
+    if (!shown.empty()) {
+      if (tail_buffer && !caught_up) tail_buffer->Add(shown);
       else {
-        std::fwrite(body.data(), 1, body.size(), out);
+        std::fwrite(shown.data(), 1, shown.size(), out);
         std::fflush(out);
       }
     }
@@ -114,19 +143,20 @@ Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, int a
       std::fprintf(stderr, "lattice: attempt %d ended; following attempt %d\n", number, number + 1);
       current = number + 1;
       offset = 0;
+      if (view.rank) rank_filter.emplace(*view.rank);
     } else if (attempt != 0) {
       return kExitOk;  // the user asked for one attempt
     }
   }
 }
 
-Result<int> FollowExperiments(ApiClient& client, const std::string& run, const std::vector<int>& exps, int attempt,
-                              bool follow, std::optional<size_t> tail, std::FILE* out) {
+Result<int> FollowExperiments(ApiClient& client, const std::string& run, const std::vector<int>& exps,
+                              const LogView& view, std::FILE* out) {
   int worst = 0;
   for (int i : exps) {
     if (exps.size() > 1) std::fprintf(out, "==> %s/%d <==\n", run.c_str(), i);
     std::fflush(out);
-    LATTICE_ASSIGN_OR_RETURN(int code, FollowLogs(client, run, i, attempt, follow, tail, out));
+    LATTICE_ASSIGN_OR_RETURN(int code, FollowLogs(client, run, i, view, out));
     worst = std::max(worst, code);
   }
   return worst;
@@ -144,8 +174,9 @@ int LogsCommand(const GlobalOptions& g, const LogsOptions& o) {
   if (exp) exps.push_back(*exp);
   else
     for (size_t i = 0; i < (*doc)["experiments"].size(); ++i) exps.push_back(static_cast<int>(i));
+  const LogView view{o.attempt, o.follow, o.tail, o.rank};
   if (!g.json) {
-    auto worst = FollowExperiments(*client, run, exps, o.attempt, o.follow, o.tail, stdout);
+    auto worst = FollowExperiments(*client, run, exps, view, stdout);
     return worst.ok() ? *worst : Fail(worst.error());
   }
   // --json: one document with each experiment's text (invalid UTF-8 replaced).
@@ -155,7 +186,7 @@ int LogsCommand(const GlobalOptions& g, const LogsOptions& o) {
     char* buffer = nullptr;
     size_t size = 0;
     std::FILE* out = open_memstream(&buffer, &size);
-    auto code = FollowLogs(*client, run, i, o.attempt, o.follow, o.tail, out);
+    auto code = FollowLogs(*client, run, i, view, out);
     std::fclose(out);
     json_doc["experiments"].push_back(Json{{"id", std::to_string(i)}, {"log", std::string(buffer, size)}});
     std::free(buffer);

@@ -82,6 +82,7 @@ int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
   uint64_t n = points.size();
   // Points without args are grid indices to build one at a time.
   sweep::Point scratch;
+  const uint64_t nodes = static_cast<uint64_t>(std::max(1, o.nodes));
   auto point = [&](uint64_t i) -> const sweep::Point& {
     if (!points[i].args.empty() || plan.spec.args.empty()) return points[i];
     auto p = sweep::PointAt(plan.spec, points[i].grid_index);
@@ -103,9 +104,11 @@ int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
       out.append("]}");
     }
     char total[256];
-    std::snprintf(total, sizeof total, "],\"total\":{\"experiments\":%llu,\"gpus\":%llu,\"cpus\":%g},\"seed\":%llu}\n",
-                  static_cast<unsigned long long>(n), static_cast<unsigned long long>(n * static_cast<uint64_t>(o.gpus)),
-                  static_cast<double>(n) * o.cpus, static_cast<unsigned long long>(plan.seed));
+    std::snprintf(total, sizeof total,
+                  "],\"total\":{\"experiments\":%llu,\"nodes\":%llu,\"gpus\":%llu,\"cpus\":%g},\"seed\":%llu}\n",
+                  static_cast<unsigned long long>(n), static_cast<unsigned long long>(n * nodes),
+                  static_cast<unsigned long long>(n * nodes * static_cast<uint64_t>(o.gpus)),
+                  static_cast<double>(n * nodes) * o.cpus, static_cast<unsigned long long>(plan.seed));
     out.append(total);
     std::fwrite(out.data(), 1, out.size(), stdout);
     return kExitOk;
@@ -119,8 +122,9 @@ int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   if (!plan.expansion.note.empty()) std::fprintf(stderr, "lattice: %s\n", plan.expansion.note.c_str());
   std::printf("%llu experiment%s", static_cast<unsigned long long>(n), n == 1 ? "" : "s");
-  if (o.gpus) std::printf(" × %d GPUs = %llu GPUs", o.gpus, static_cast<unsigned long long>(n * o.gpus));
-  std::printf(" (%g CPUs in all); nothing was started\n", static_cast<double>(n) * o.cpus);
+  if (nodes > 1) std::printf(" × %llu nodes", static_cast<unsigned long long>(nodes));
+  if (o.gpus) std::printf(" × %d GPUs = %llu GPUs", o.gpus, static_cast<unsigned long long>(n * nodes * o.gpus));
+  std::printf(" (%g CPUs in all); nothing was started\n", static_cast<double>(n * nodes) * o.cpus);
   return kExitOk;
 }
 
@@ -142,6 +146,8 @@ Result<Json> BuildSubmission(const RunOptions& o, const std::string& snapshot, c
             {"description", o.description}};
   if (!o.name.empty()) body["name"] = o.name;
   if (!o.python.empty()) body["python"] = o.python;
+  if (o.nodes != 1) body["nodes"] = o.nodes;
+  if (!o.launcher.empty()) body["launcher"] = o.launcher;
   if (!o.grace.empty()) {
     LATTICE_ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(o.grace));
     body["grace_ms"] = ms;
@@ -228,7 +234,9 @@ int RunCommand(const GlobalOptions& g, const RunOptions& o) {
   if (!g.json) std::cerr << "lattice: run " << name << " submitted; following its logs (Ctrl-C stops following, not the run)\n";
   std::vector<int> exps((*run)["experiments"].size());
   std::iota(exps.begin(), exps.end(), 0);
-  auto worst = FollowExperiments(*client, name, exps, 0, /*follow=*/true, std::nullopt, g.json ? stderr : stdout);
+  LogView view;
+  view.follow = true;
+  auto worst = FollowExperiments(*client, name, exps, view, g.json ? stderr : stdout);
   if (!worst.ok()) return Fail(worst.error());
   if (g.json) {
     auto final_doc = client->Get("/runs/" + name);

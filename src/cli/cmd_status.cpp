@@ -95,8 +95,10 @@ int StatusCommand(const GlobalOptions& g, const std::string& run) {
   if (!d["description"].get<std::string>().empty()) std::cout << "about:    " << Str(d, "description") << "\n";
   const Json& res = d["resources"];
   std::cout << "asks:     " << res["cpus"].get<double>() << " CPUs, " << res["gpus"].get<int>() << " GPUs"
-            << (res["memory_bytes"].get<uint64_t>() ? ", " + HumanBytes(res["memory_bytes"].get<uint64_t>()) : "")
-            << " per experiment\n\n";
+            << (res["memory_bytes"].get<uint64_t>() ? ", " + HumanBytes(res["memory_bytes"].get<uint64_t>()) : "");
+  const int nodes = d.value("nodes", 1);
+  if (nodes > 1) std::cout << " on each of " << nodes << " nodes (launcher " << Str(d, "launcher") << ")";
+  std::cout << " per experiment\n\n";
   // A sweep shows its parameters as columns; a single experiment its args.
   std::vector<std::string> params;
   if (d.contains("sweep") && d["sweep"].contains("parameters"))

@@ -41,6 +41,9 @@ struct RunOptions {
   uint64_t max_experiments = 10'000;
   int max_parallel = 0;
   int priority = 0;
+  // Multi-node: a gang of `nodes` nodes, each with cpus/memory/gpus.
+  int nodes = 1;
+  std::string launcher;  // per-gpu, per-node, torchrun; empty: the default (see RunSpec)
   bool dry_run = false;
   std::string script;
   std::vector<std::string> args;
@@ -54,6 +57,7 @@ struct LogsOptions {
   bool follow = false;
   std::optional<size_t> tail;
   int attempt = 0;
+  std::optional<int> rank;  // only this rank's lines of a multi-rank attempt
 };
 
 struct MetricsOptions {
@@ -91,14 +95,20 @@ int Fail(const Error& e);  // prints "lattice: <message>" and maps the exit code
 Result<ApiClient> Client(const GlobalOptions& g);
 // "run" -> ("run", nullopt); "run/3" -> ("run", 3)
 Result<std::pair<std::string, std::optional<int>>> ParseTarget(const std::string& target);
-// Follows one experiment's logs to the end, writing them to stdout; returns
+// What part of a log to print and how.
+struct LogView {
+  int attempt = 0;  // 0: the newest, and the next one after a restart
+  bool follow = false;
+  std::optional<size_t> tail;
+  std::optional<int> rank;  // only this rank's lines (and Lattice's own), prefix removed
+};
+// Follows one experiment's logs to the end, writing them to `out`; returns
 // the experiment's exit code (1 when it ended without one).
-// With follow=false it prints what is there now and returns 0.
-Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, int attempt, bool follow,
-                       std::optional<size_t> tail, std::FILE* out);
+// Without follow it prints what is there now and returns 0.
+Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, const LogView& view, std::FILE* out);
 // The same for several experiments in turn, each under a "==> RUN/EXP <=="
 // header when there are several; returns the worst exit code.
-Result<int> FollowExperiments(ApiClient& client, const std::string& run, const std::vector<int>& exps, int attempt,
-                              bool follow, std::optional<size_t> tail, std::FILE* out);
+Result<int> FollowExperiments(ApiClient& client, const std::string& run, const std::vector<int>& exps,
+                              const LogView& view, std::FILE* out);
 
 }  // namespace lattice::cli

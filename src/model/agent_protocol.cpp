@@ -45,7 +45,7 @@ Json ToJson(const NodeRegistration& r) {
   Json gpus = Json::array();
   for (const auto& g : r.gpus) gpus.push_back(ToJson(g));
   return Json{{"id", r.id}, {"hostname", r.hostname}, {"cpus", r.cpus},
-              {"memory_bytes", r.memory_bytes}, {"gpus", gpus}};
+              {"memory_bytes", r.memory_bytes}, {"gpus", gpus}, {"address", r.address}};
 }
 
 Result<NodeRegistration> ParseNodeRegistration(const Json& j) {
@@ -55,6 +55,7 @@ Result<NodeRegistration> ParseNodeRegistration(const Json& j) {
   rd.Optional("hostname", &r.hostname);
   rd.Optional("cpus", &r.cpus);
   rd.Optional("memory_bytes", &r.memory_bytes);
+  rd.Optional("address", &r.address);
   if (const Json* g = rd.OptionalArray("gpus")) {
     Status st = ParseGpus(*g, "gpus", &r.gpus);
     if (!st.ok()) rd.Fail(st.error());
@@ -62,6 +63,8 @@ Result<NodeRegistration> ParseNodeRegistration(const Json& j) {
   LATTICE_RETURN_IF_ERROR(rd.Finish());
   if (r.id.empty() || r.id.size() > 128 || r.id.find_first_of("/?# ") != std::string::npos)
     return Error(ErrorCode::kInvalidArgument, "field 'id' must be 1-128 characters without '/', '?', '#' or spaces", "id");
+  if (r.address.size() > 255 || r.address.find_first_of(" /?#\0") != std::string::npos)
+    return Error(ErrorCode::kInvalidArgument, "field 'address' must be a host name or IP address", "address");
   if (!(r.cpus > 0)) return Error(ErrorCode::kInvalidArgument, "field 'cpus' must be positive", "cpus");
   return r;
 }
@@ -83,6 +86,7 @@ Json ToJson(const std::vector<AttemptReport>& reports) {
     Json j{{"id", r.id}, {"state", ToString(r.state)}, {"log_bytes", r.log_bytes}};
     if (r.exit_code) j["exit_code"] = *r.exit_code;
     if (!r.message.empty()) j["message"] = r.message;
+    if (r.master_port) j["master_port"] = r.master_port;
     arr.push_back(std::move(j));
   }
   return Json{{"attempts", arr}};
@@ -106,7 +110,11 @@ Result<std::vector<AttemptReport>> ParseAttemptReports(const Json& body) {
     a.Optional("exit_code", &exit_code);
     a.Optional("log_bytes", &r.log_bytes);
     a.Optional("message", &r.message);
+    a.Optional("master_port", &r.master_port);
     LATTICE_RETURN_IF_ERROR(a.Finish());
+    if (r.master_port < 0 || r.master_port > 65535)
+      return Error(ErrorCode::kInvalidArgument, "field '" + path + ".master_port' must be a port (0-65535)",
+                   path + ".master_port");
     if (has_exit) r.exit_code = exit_code;
     if (state == "running") r.state = ReportedState::kRunning;
     else if (state == "exited") r.state = ReportedState::kExited;
@@ -127,9 +135,15 @@ Json ToJson(const AgentWork& w) {
                           {"number", a.number},     {"script", a.script},   {"args", a.args},
                           {"snapshot", a.snapshot}, {"env", a.env},         {"python", a.python},
                           {"grace_ms", a.grace_ms}, {"resources", ToJson(a.resources)}, {"gpus", a.gpus},
-                          {"restore", restore}, {"environment", EnvironmentToJson(a.environment)}});
+                          {"restore", restore}, {"environment", EnvironmentToJson(a.environment)},
+                          {"nnodes", a.nnodes}, {"node_rank", a.node_rank}, {"launcher", a.launcher},
+                          {"ranks_per_node", a.ranks_per_node}, {"master_addr", a.master_addr},
+                          {"master_port", a.master_port}});
   }
-  return Json{{"assign", assign}, {"cancel", w.cancel}, {"forget", w.forget}};
+  Json ports = Json::array();
+  for (const auto& m : w.master_ports) ports.push_back(Json{{"attempt", m.attempt}, {"port", m.port}});
+  return Json{{"assign", assign}, {"cancel", w.cancel}, {"forget", w.forget}, {"abort", w.abort},
+              {"master_ports", ports}};
 }
 
 Result<AgentWork> ParseAgentWork(const Json& j) {
@@ -162,10 +176,29 @@ Result<AgentWork> ParseAgentWork(const Json& j) {
       }
       if (a.contains("environment"))
         LATTICE_RETURN_IF_ERROR(ParseEnvironment(a.at("environment"), "environment", &x.environment));
+      if (a.contains("nnodes")) {
+        x.nnodes = GetInt<int>(a, "nnodes");
+        x.node_rank = GetInt<int>(a, "node_rank");
+        x.launcher = a.at("launcher").get<std::string>();
+        x.ranks_per_node = GetInt<int>(a, "ranks_per_node");
+        x.master_addr = a.at("master_addr").get<std::string>();
+        x.master_port = GetInt<int>(a, "master_port");
+      }
+      if (x.nnodes < 1 || x.node_rank < 0 || x.node_rank >= x.nnodes || x.ranks_per_node < 1 ||
+          x.ranks_per_node > 4096 || x.master_port < 0 || x.master_port > 65535)
+        throw std::invalid_argument("attempt " + std::to_string(x.attempt) + " has an impossible gang shape");
       w.assign.push_back(std::move(x));
     }
     w.cancel = GetInts<int64_t>(j, "cancel");
     w.forget = GetInts<int64_t>(j, "forget");
+    if (j.contains("abort")) w.abort = GetInts<int64_t>(j, "abort");
+    if (j.contains("master_ports")) {
+      for (const auto& m : j.at("master_ports")) {
+        MasterPort p{GetInt<int64_t>(m, "attempt"), GetInt<int>(m, "port")};
+        if (p.port <= 0 || p.port > 65535) throw std::invalid_argument("'port' must be 1-65535");
+        w.master_ports.push_back(p);
+      }
+    }
   } catch (const std::exception& e) {
     return Error(ErrorCode::kInvalidArgument, std::string("malformed agent work: ") + e.what());
   }

@@ -19,6 +19,7 @@ struct NodeRegistration {
   double cpus = 0;
   uint64_t memory_bytes = 0;
   std::vector<Gpu> gpus;
+  std::string address;  // where other nodes reach this one (a gang's MASTER_ADDR)
 };
 
 enum class ReportedState { kRunning, kExited, kLost };
@@ -29,6 +30,9 @@ struct AttemptReport {
   std::optional<int> exit_code;  // with kExited
   uint64_t log_bytes = 0;        // total captured; final with kExited/kLost
   std::string message;           // e.g. "could not start: python3: not found"
+  // Gang parts: the rendezvous port (rank 0's node: the one it chose; the
+  // others: the one they were told), 0 while unknown.
+  int master_port = 0;
 };
 
 // A file to put into the attempt's LATTICE_CHECKPOINT_DIR before it starts:
@@ -55,13 +59,33 @@ struct Assignment {
   std::vector<int> gpus;
   std::vector<RestoreFile> restore;
   EnvironmentSpec environment;
+  // Where the attempt's ranks sit (see RunSpec::launcher): this node's part
+  // of a gang of `nnodes` nodes, each starting `ranks_per_node` processes.
+  int nnodes = 1;
+  int node_rank = 0;
+  std::string launcher = "per-node";
+  int ranks_per_node = 1;
+  std::string master_addr;  // rank 0's node; empty on one node (loopback)
+  int master_port = 0;      // node_rank 0 picks it; the others wait for a MasterPort
+};
+
+// Tells a gang part on another node where rank 0 listens.
+struct MasterPort {
+  int64_t attempt = 0;
+  int port = 0;
 };
 
 struct AgentWork {
   std::vector<Assignment> assign;
   std::vector<int64_t> cancel;
   std::vector<int64_t> forget;  // the server has everything; drop the spool
-  bool empty() const { return assign.empty() && cancel.empty() && forget.empty(); }
+  // Gang parts to stop at once (a rank elsewhere failed or its node was
+  // lost: the survivors would hang in a collective): SIGTERM, SIGKILL soon.
+  std::vector<int64_t> abort;
+  std::vector<MasterPort> master_ports;
+  bool empty() const {
+    return assign.empty() && cancel.empty() && forget.empty() && abort.empty() && master_ports.empty();
+  }
 };
 
 Json ToJson(const NodeRegistration& r);

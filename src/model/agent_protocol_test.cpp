@@ -19,9 +19,11 @@ TEST(NodeRegistration, RoundTrip_KeepsEveryField) {
   r.cpus = 63.5;
   r.memory_bytes = 1ull << 40;
   r.gpus = {Gpu{0, "NVIDIA H100 80GB HBM3", 85899345920ull}, Gpu{3, "NVIDIA H100 80GB HBM3", 85899345920ull}};
+  r.address = "10.77.0.11";
   auto back = ParseNodeRegistration(Json::parse(ToJson(r).dump()));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->id, r.id);
+  EXPECT_EQ(back->address, "10.77.0.11");
   EXPECT_EQ(back->hostname, r.hostname);
   EXPECT_EQ(back->cpus, 63.5);
   EXPECT_EQ(back->memory_bytes, 1ull << 40);
@@ -77,10 +79,10 @@ TEST(NodeRegistration, UnknownField_Named) {
 
 TEST(AttemptReports, RoundTrip_EveryStateAndOptionalFields) {
   std::vector<AttemptReport> in(4);
-  in[0] = AttemptReport{1, ReportedState::kRunning, std::nullopt, 10, ""};
-  in[1] = AttemptReport{2, ReportedState::kExited, 0, 0, ""};
-  in[2] = AttemptReport{3, ReportedState::kExited, -9, 1ull << 33, "killed by SIGKILL"};
-  in[3] = AttemptReport{4, ReportedState::kLost, std::nullopt, 5, "could not start: python3: not found"};
+  in[0] = AttemptReport{1, ReportedState::kRunning, std::nullopt, 10, "", 29500};
+  in[1] = AttemptReport{2, ReportedState::kExited, 0, 0, "", 0};
+  in[2] = AttemptReport{3, ReportedState::kExited, -9, 1ull << 33, "killed by SIGKILL", 0};
+  in[3] = AttemptReport{4, ReportedState::kLost, std::nullopt, 5, "could not start: python3: not found", 0};
   auto back = ParseAttemptReports(Json::parse(ToJson(in).dump()));
   ASSERT_TRUE(back.ok()) << back.error().message;
   ASSERT_EQ(back->size(), 4u);
@@ -90,6 +92,7 @@ TEST(AttemptReports, RoundTrip_EveryStateAndOptionalFields) {
     EXPECT_EQ((*back)[i].exit_code, in[i].exit_code) << i;
     EXPECT_EQ((*back)[i].log_bytes, in[i].log_bytes);
     EXPECT_EQ((*back)[i].message, in[i].message);
+    EXPECT_EQ((*back)[i].master_port, in[i].master_port);
   }
 }
 
@@ -168,9 +171,17 @@ TEST(AgentWork, RoundTrip_KeepsAssignmentsCancelsAndForgets) {
   a.restore = {RestoreFile{"epoch=3/model.ckpt", std::string(64, 'd'), 5000, 0600}};
   a.environment = EnvironmentSpec{"six==1.16.0\n--index-url https://u:p@h/simple\n", "requirements.txt", true,
                                   "pip install -e ."};
+  a.nnodes = 3;
+  a.node_rank = 2;
+  a.launcher = "per-gpu";
+  a.ranks_per_node = 2;
+  a.master_addr = "10.77.0.11";
+  a.master_port = 29511;
   w.assign.push_back(a);
   w.cancel = {7, 8};
   w.forget = {8};
+  w.abort = {9};
+  w.master_ports = {MasterPort{10, 29600}};
   auto back = ParseAgentWork(Json::parse(ToJson(w).dump()));
   ASSERT_TRUE(back.ok()) << back.error().message;
   ASSERT_EQ(back->assign.size(), 1u);
@@ -199,16 +210,35 @@ TEST(AgentWork, RoundTrip_KeepsAssignmentsCancelsAndForgets) {
   EXPECT_EQ(b.environment.source, "requirements.txt");
   EXPECT_TRUE(b.environment.system_site_packages);
   EXPECT_EQ(b.environment.setup, "pip install -e .");
+  EXPECT_EQ(b.nnodes, 3);
+  EXPECT_EQ(b.node_rank, 2);
+  EXPECT_EQ(b.launcher, "per-gpu");
+  EXPECT_EQ(b.ranks_per_node, 2);
+  EXPECT_EQ(b.master_addr, "10.77.0.11");
+  EXPECT_EQ(b.master_port, 29511);
+  EXPECT_EQ(back->abort, (std::vector<int64_t>{9}));
+  ASSERT_EQ(back->master_ports.size(), 1u);
+  EXPECT_EQ(back->master_ports[0].attempt, 10);
+  EXPECT_EQ(back->master_ports[0].port, 29600);
   EXPECT_EQ(back->cancel, (std::vector<int64_t>{7, 8}));
   EXPECT_EQ(back->forget, (std::vector<int64_t>{8}));
   EXPECT_FALSE(back->empty());
+}
+
+TEST(AgentWork, ImpossibleGangShape_Rejected) {
+  auto r = ParseAgentWork(J(R"({"assign":[{"attempt":1,"run":"r","experiment":0,"number":1,"script":"s","args":[],
+      "snapshot":"x","env":{},"python":"","grace_ms":0,"resources":{"cpus":1},"gpus":[],
+      "nnodes":2,"node_rank":2,"launcher":"per-gpu","ranks_per_node":1,"master_addr":"a","master_port":1}],
+      "cancel":[],"forget":[]})"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("impossible gang shape"), std::string::npos) << r.error().message;
 }
 
 TEST(AgentWork, Empty_RoundTripsAndIsEmpty) {
   AgentWork w;
   EXPECT_TRUE(w.empty());
   Json j = ToJson(w);
-  EXPECT_EQ(j, J(R"({"assign":[],"cancel":[],"forget":[]})"));
+  EXPECT_EQ(j, J(R"({"assign":[],"cancel":[],"forget":[],"abort":[],"master_ports":[]})"));
   auto back = ParseAgentWork(j);
   ASSERT_TRUE(back.ok());
   EXPECT_TRUE(back->empty());

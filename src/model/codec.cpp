@@ -34,6 +34,7 @@ Json ToJson(const Node& n) {
               {"cpus", n.cpus},
               {"memory_bytes", n.memory_bytes},
               {"gpus", gpus},
+              {"address", n.address},
               {"state", ToString(n.state)},
               {"registered_at", IsoTime(n.registered_at_ms)},
               {"last_seen", IsoTime(n.last_seen_ms)}};
@@ -94,6 +95,8 @@ Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attemp
               {"args", run.spec.args},
               {"snapshot", run.spec.snapshot},
               {"resources", ToJson(run.spec.resources)},
+              {"nodes", run.spec.nodes},
+              {"launcher", EffectiveLauncher(run.spec)},
               {"env_names", env_names},
               {"python", run.spec.python},
               {"max_restarts", run.spec.max_restarts},
@@ -145,6 +148,8 @@ Status ParseSpecFields(JsonReader& r, RunSpec* spec) {
   r.Optional("grace_ms", &spec->grace_ms);
   r.Optional("priority", &spec->priority);
   r.Optional("max_parallel", &spec->max_parallel);
+  r.Optional("nodes", &spec->nodes);
+  r.Optional("launcher", &spec->launcher);
   if (const Json* res = r.OptionalObject("resources")) {
     Status st = ParseResources(*res, r.FieldPath("resources"), &spec->resources);
     if (!st.ok()) r.Fail(st.error());
@@ -222,6 +227,11 @@ Result<SubmitRequest> ParseSubmitRequest(const Json& body) {
     return Error(ErrorCode::kInvalidArgument, "field 'grace_ms' must be between 0 and one day", "grace_ms");
   if (s.max_parallel < 0)
     return Error(ErrorCode::kInvalidArgument, "field 'max_parallel' must be 0 (no limit) or more", "max_parallel");
+  if (s.nodes < 1 || s.nodes > 1024)
+    return Error(ErrorCode::kInvalidArgument, "field 'nodes' must be between 1 and 1024", "nodes");
+  if (!IsValidLauncher(s.launcher))
+    return Error(ErrorCode::kInvalidArgument,
+                 "field 'launcher' must be per-gpu, per-node or torchrun, not '" + s.launcher + "'", "launcher");
   if (s.priority < -1000000 || s.priority > 1000000)
     return Error(ErrorCode::kInvalidArgument, "field 'priority' must be between -1000000 and 1000000", "priority");
   if (req.description.size() > 10000)
@@ -245,7 +255,8 @@ Json SpecToJson(const RunSpec& s) {
               {"resources", ToJson(s.resources)}, {"env", s.env}, {"python", s.python},
               {"max_restarts", s.max_restarts}, {"grace_ms", s.grace_ms},
               {"priority", s.priority}, {"max_parallel", s.max_parallel},
-              {"sweep", SweepToJson(s.sweep)}, {"environment", EnvironmentToJson(s.environment)}};
+              {"sweep", SweepToJson(s.sweep)}, {"environment", EnvironmentToJson(s.environment)},
+              {"nodes", s.nodes}, {"launcher", s.launcher}};
 }
 
 Json EnvironmentToJson(const EnvironmentSpec& e) {

@@ -64,3 +64,20 @@ RunState RunStateOf(const Run& run) {
 }
 
 }  // namespace lattice
+
+namespace lattice {
+
+bool IsValidLauncher(const std::string& launcher) {
+  return launcher.empty() || launcher == "per-gpu" || launcher == "per-node" || launcher == "torchrun";
+}
+
+std::string EffectiveLauncher(const RunSpec& spec) {
+  if (!spec.launcher.empty()) return spec.launcher;
+  return spec.nodes > 1 ? "per-gpu" : "per-node";
+}
+
+int RanksPerNode(const RunSpec& spec) {
+  return EffectiveLauncher(spec) == "per-gpu" ? std::max(1, spec.resources.gpus) : 1;
+}
+
+}  // namespace lattice

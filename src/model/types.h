@@ -76,7 +76,21 @@ struct RunSpec {
   int max_parallel = 0;   // at most this many experiments active at once; 0: no limit
   SweepInfo sweep;
   EnvironmentSpec environment;
+  // Multi-node (issue: multi-node): one gang of `nodes` nodes, each with
+  // `resources`, placed all at once or not at all.
+  int nodes = 1;
+  // How ranks start on each node: "per-gpu" (one process per GPU, one per
+  // node without GPUs), "per-node" (one process that sees all the node's
+  // GPUs) or "torchrun" (one torchrun per node, which starts the workers).
+  // Empty: "per-node" on one node (the script is run once, as `python` would),
+  // "per-gpu" on several.
+  std::string launcher;
 };
+
+// The launcher a spec resolves to, and how many processes it starts per node.
+std::string EffectiveLauncher(const RunSpec& spec);
+int RanksPerNode(const RunSpec& spec);
+bool IsValidLauncher(const std::string& launcher);
 
 struct Experiment {
   int index = 0;  // its id is std::to_string(index)
@@ -116,6 +130,21 @@ struct Attempt {
   std::vector<int> gpu_indices;
   uint64_t log_bytes = 0;                // bytes received so far
   std::optional<uint64_t> final_log_bytes;  // set when the agent reported the exit
+
+  // Multi-node gangs. An attempt of a gang of N nodes is a head (nnodes = N,
+  // gang = 0: the experiment's attempt, no process of its own, the combined
+  // log of all ranks) and N parts (gang = the head's id, node_rank 0..N-1),
+  // one per node, each what an agent runs and reports. A one-node attempt
+  // is neither (nnodes = 1, gang = 0).
+  int nnodes = 1;
+  int64_t gang = 0;
+  int node_rank = 0;
+  // Not stored: the rendezvous port rank 0's agent chose (parts report it
+  // on every sync, so it comes back after a server restart).
+  int master_port = 0;
+
+  bool IsGangHead() const { return nnodes > 1 && gang == 0; }
+  bool IsGangPart() const { return gang != 0; }
 };
 
 // One file a run produced and Lattice keeps: an artifact (everything under
@@ -144,6 +173,7 @@ struct Node {
   double cpus = 0;
   uint64_t memory_bytes = 0;
   std::vector<Gpu> gpus;
+  std::string address;  // where other nodes reach it (MASTER_ADDR); from its agent
   NodeState state = NodeState::kReady;
   int64_t registered_at_ms = 0;
   int64_t last_seen_ms = 0;  // wall clock, for display

@@ -179,7 +179,9 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       if (!reg.ok()) return respond(reg.error());
       auto node = controller_.RegisterNode(*reg);
       if (!node.ok()) return respond(node.error());
-      return respond(ToJson(**node));
+      Json j = ToJson(**node);
+      j["node_timeout_ms"] = controller_.NodeTimeoutMs();  // the agent stops gang ranks when cut off this long
+      return respond(j);
     }
     const std::string& node = p[1];
     if (p.size() == 3 && (p[2] == "sync" || p[2] == "report")) {

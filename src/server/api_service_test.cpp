@@ -475,7 +475,7 @@ TEST_F(ApiServiceTest, SyncWithoutWait_AnsweredAtOnce) {
   RegisterNode("n1");
   auto ex = Call("POST", "/api/v1/agents/n1/sync", "");
   ASSERT_EQ(ex->responses, 1);
-  EXPECT_EQ(ex->Body(), Json::parse(R"({"assign":[],"cancel":[],"forget":[]})"));
+  EXPECT_EQ(ex->Body(), Json::parse(R"({"assign":[],"cancel":[],"forget":[],"abort":[],"master_ports":[]})"));
 }
 
 TEST_F(ApiServiceTest, SyncLongPoll_AnsweredWhenWorkAppears) {
@@ -504,7 +504,7 @@ TEST_F(ApiServiceTest, SyncLongPoll_AtTimerExpiryAnsweredWithEmptyWork) {
   loop_.Advance(1);
   ASSERT_EQ(poll->responses, 1);
   EXPECT_EQ(poll->response.status, 200);
-  EXPECT_EQ(poll->Body(), Json::parse(R"({"assign":[],"cancel":[],"forget":[]})"));
+  EXPECT_EQ(poll->Body(), Json::parse(R"({"assign":[],"cancel":[],"forget":[],"abort":[],"master_ports":[]})"));
   // Answered once: a later wake-up finds no waiter.
   api_->NodeHasWork("n1");
   EXPECT_EQ(poll->responses, 1);

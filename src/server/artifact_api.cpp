@@ -21,11 +21,8 @@ Json ToJson(const ArtifactRecord& r) {
 void ArtifactApi::Register(const std::string& node, int64_t attempt_id, const net::HttpRequest& req,
                            net::Exchange& ex) {
   auto fail = [&](const Error& e) { ex.Respond(ErrorResponse(e)); };
+  if (Status st = controller_.AcceptsData(node, attempt_id); !st.ok()) return fail(st.error());
   const Attempt* a = controller_.FindAttempt(attempt_id);
-  if (!a) return fail(Error(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id)));
-  if (a->node != node)
-    return fail(Error(ErrorCode::kFailedPrecondition,
-                      "attempt " + std::to_string(attempt_id) + " runs on node " + a->node + ", not on " + node));
   auto body = ParseJson(req.body);
   if (!body.ok()) return fail(body.error());
   std::string kind;

@@ -19,6 +19,8 @@ Status Controller::Load() {
   attempts_.clear();
   active_.clear();
   attempts_by_exp_.clear();
+  gang_parts_.clear();
+  gang_teed_.clear();
   for (auto& r : data.runs) {
     auto run = std::make_unique<Run>(std::move(r));
     runs_by_name_[run->name] = run.get();
@@ -27,7 +29,12 @@ Status Controller::Load() {
   for (auto& a : data.attempts) {
     a.log_bytes = logs_.Length(a.id);
     next_attempt_id_ = std::max(next_attempt_id_, a.id + 1);
-    attempts_by_exp_[{a.run, a.experiment}].push_back(a.id);
+    if (a.IsGangPart()) {
+      gang_parts_[a.gang].push_back(a.id);  // ids grow with node_rank
+      gang_teed_[a.id] = a.log_bytes;  // a line cut by the restart is not copied
+    } else {
+      attempts_by_exp_[{a.run, a.experiment}].push_back(a.id);
+    }
     if (!IsTerminal(a.state)) active_.insert(a.id);
     attempts_[a.id] = std::move(a);
   }
@@ -77,7 +84,7 @@ Result<const Run*> Controller::Submit(SubmitRequest request, std::mt19937_64& rn
     if (n.state != NodeState::kReady) continue;
     totals.push_back({n.id, Resources{n.cpus, n.memory_bytes, static_cast<int>(n.gpus.size())}, 0, 0, {}});
   }
-  if (auto why = sched::Infeasible(totals, request.spec.resources))
+  if (auto why = sched::Infeasible(totals, request.spec.resources, request.spec.nodes))
     return Error(ErrorCode::kFailedPrecondition, "this run can never start: it " + *why, "resources");
 
   auto run = std::make_unique<Run>();
@@ -129,7 +136,7 @@ Status Controller::Cancel(const std::string& run_name, std::optional<int> exp) {
       e.reason = "cancelled before it started";
     } else {
       e.reason = "cancelling";
-      nodes_to_wake.insert(e.node);
+      for (const Attempt* part : Parts(e.current_attempt)) nodes_to_wake.insert(part->node);
     }
     batch.experiments.emplace_back(run.name, e);
   }
@@ -167,6 +174,11 @@ std::vector<const Attempt*> Controller::CurrentAttempts(const Run& run) const {
 
 bool Controller::LogComplete(const Attempt& a) const {
   if (!IsTerminal(a.state)) return false;
+  if (a.IsGangHead()) {
+    for (const Attempt* part : Parts(a.id))
+      if (!LogComplete(*part)) return false;
+    return true;
+  }
   if (a.final_log_bytes) return a.log_bytes >= *a.final_log_bytes;
   return a.state == AttemptState::kLost || a.state == AttemptState::kCancelled;
 }
@@ -175,14 +187,52 @@ Result<uint64_t> Controller::AppendLog(const std::string& node, int64_t attempt_
                                        std::string_view data) {
   Attempt* a = MutableAttempt(attempt_id);
   if (!a) return Error(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id));
-  if (a->node != node)
+  if (a->node != node)  // logs of a lost attempt are kept: they stay apart, under that attempt
     return Error(ErrorCode::kNotFound, "attempt " + std::to_string(attempt_id) + " is not assigned to node " + node);
   Seen(node);
   uint64_t before = a->log_bytes;
   LATTICE_ASSIGN_OR_RETURN(uint64_t length, logs_.Append(attempt_id, offset, data));
   a->log_bytes = length;
+  if (length > before && a->IsGangPart()) TeeToGangLog(*a, before, length);
   if (length != before && listener_.logs_arrived) listener_.logs_arrived(a->run);
   return length;
+}
+
+Status Controller::AcceptsData(const std::string& node, int64_t attempt_id) const {
+  const Attempt* a = FindAttempt(attempt_id);
+  if (!a) return Error(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id));
+  if (a->node != node)
+    return Error(ErrorCode::kFailedPrecondition,
+                 "attempt " + std::to_string(attempt_id) + " runs on node " + a->node + ", not on " + node);
+  // Fencing (404: the agent drops what it holds for the attempt): once an attempt is declared lost a new one may already run the
+  // experiment; what the old one still sends (its node came back) must not
+  // mix with the new attempt's metrics or checkpoints, which the experiment
+  // shares across attempts.
+  if (a->state == AttemptState::kLost)
+    return Error(ErrorCode::kNotFound, "attempt " + std::to_string(attempt_id) + " on node " + node +
+                                           " was declared lost; its data is refused");
+  return OkStatus();
+}
+
+// Copies the whole lines a part's log gained into its gang's combined log
+// (the agent prefixes every line with its rank), so readers follow one log.
+void Controller::TeeToGangLog(Attempt& part, uint64_t before, uint64_t length) {
+  uint64_t& teed = gang_teed_[part.id];
+  if (teed < before && before - teed > kMaxHeldLine) teed = before;  // a server restart lost the partial line
+  auto bytes = logs_.Read(part.id, teed, static_cast<size_t>(length - teed));
+  if (!bytes.ok()) return;
+  size_t end = bytes->rfind('\n');
+  const bool final = part.final_log_bytes && length >= *part.final_log_bytes;
+  size_t take = final ? bytes->size() : (end == std::string::npos ? 0 : end + 1);
+  if (take == 0 && bytes->size() > kMaxHeldLine) take = bytes->size();  // a very long line: do not hold it forever
+  if (take == 0) return;
+  Attempt* head = MutableAttempt(part.gang);
+  if (!head) return;
+  auto appended = logs_.Append(head->id, head->log_bytes, std::string_view(*bytes).substr(0, take));
+  if (appended.ok()) {
+    head->log_bytes = *appended;
+    teed += take;
+  }
 }
 
 std::vector<int64_t> Controller::ActiveIds() const {
@@ -198,6 +248,20 @@ std::vector<int64_t> Controller::ActiveIds() const {
     }
   }
   return ids;
+}
+
+const Node* Controller::FindNode(const std::string& id) const {
+  for (const auto& n : nodes_)
+    if (n.id == id) return &n;
+  return nullptr;
+}
+
+bool Controller::StopsBeforeStart(const Attempt& a) const {
+  const Attempt* head = a.IsGangPart() ? FindAttempt(a.gang) : &a;
+  if (!head) return true;
+  if (a.IsGangPart() && IsTerminal(head->state)) return true;
+  auto it = runs_by_name_.find(a.run);
+  return it != runs_by_name_.end() && it->second->experiments[static_cast<size_t>(a.experiment)].cancel_requested;
 }
 
 Node* Controller::MutableNode(const std::string& id) {
@@ -222,6 +286,7 @@ Result<const Node*> Controller::RegisterNode(const NodeRegistration& reg) {
   n->cpus = reg.cpus;
   n->memory_bytes = reg.memory_bytes;
   n->gpus = reg.gpus;
+  n->address = reg.address;
   n->state = NodeState::kReady;
   n->registered_at_ms = clock_.NowMs();
   n->last_seen_ms = clock_.NowMs();
@@ -263,6 +328,13 @@ void Controller::LoseAttempt(Attempt& a, const std::string& why, StoreBatch& bat
   a.state = AttemptState::kLost;
   a.ended_at_ms = clock_.NowMs();
   batch.attempts.push_back(a);
+  if (a.IsGangPart()) return GangPartEnded(a, why, batch);
+  EndAndMaybeRetry(a, why, batch);
+}
+
+// The attempt ended abnormally (lost, or a gang that broke): the experiment
+// runs again while --max-restarts allows, else it fails with the cause.
+void Controller::EndAndMaybeRetry(Attempt& a, const std::string& why, StoreBatch& batch) {
   auto [run, e] = Locate(a);
   if (!run || e->current_attempt != a.id || IsTerminal(e->state)) return;
   if (e->cancel_requested) {
@@ -275,10 +347,80 @@ void Controller::LoseAttempt(Attempt& a, const std::string& why, StoreBatch& bat
                 std::to_string(run->spec.max_restarts) + ")";
   } else {
     e->state = ExperimentState::kFailed;
+    e->exit_code = a.exit_code;
     e->reason = why + (run->spec.max_restarts > 0 ? "; no restarts left" : "; --max-restarts is 0");
   }
   batch.experiments.emplace_back(run->name, *e);
   Changed(run->name);
+  WakePartNodes(a);
+}
+
+std::vector<const Attempt*> Controller::Parts(int64_t head_id) const {
+  std::vector<const Attempt*> out;
+  auto it = gang_parts_.find(head_id);
+  if (it == gang_parts_.end()) {
+    if (const Attempt* a = FindAttempt(head_id)) out.push_back(a);  // a one-node attempt is its own part
+    return out;
+  }
+  for (int64_t id : it->second)
+    if (const Attempt* a = FindAttempt(id)) out.push_back(a);
+  return out;
+}
+
+void Controller::WakePartNodes(const Attempt& head) {
+  if (!head.IsGangHead() || !listener_.node_has_work) return;
+  for (const Attempt* part : Parts(head.id))
+    if (!IsTerminal(part->state)) listener_.node_has_work(part->node);
+}
+
+// A part of a gang ended: the first part to fail or be lost ends the whole
+// attempt (the other parts are aborted by PendingWork: their ranks would
+// wait in a collective forever); the attempt succeeds once every part did,
+// and is cancelled once every part stopped after a cancel.
+void Controller::GangPartEnded(Attempt& part, const std::string& why, StoreBatch& batch) {
+  Attempt* head = MutableAttempt(part.gang);
+  if (!head || IsTerminal(head->state)) return;
+  auto [run, e] = Locate(*head);
+  const bool cancelling = run && e->cancel_requested;
+  bool all_ended = true, all_succeeded = true;
+  for (const Attempt* p : Parts(head->id)) {
+    all_ended = all_ended && IsTerminal(p->state);
+    all_succeeded = all_succeeded && p->state == AttemptState::kSucceeded;
+  }
+  const bool broke = part.state == AttemptState::kLost || part.state == AttemptState::kFailed;
+  if (!cancelling && broke) {
+    head->state = part.state;
+    head->exit_code = part.exit_code;
+    head->ended_at_ms = clock_.NowMs();
+    batch.attempts.push_back(*head);
+    LOG_WARN("controller", "gang attempt " << head->id << " of " << head->run << "/" << head->experiment
+                                           << " ends: " << why);
+    EndAndMaybeRetry(*head, why, batch);
+    return;
+  }
+  if (!all_ended) return;
+  head->state = cancelling ? AttemptState::kCancelled
+                           : (all_succeeded ? AttemptState::kSucceeded : AttemptState::kFailed);
+  head->exit_code = all_succeeded ? 0 : part.exit_code.value_or(1);
+  head->ended_at_ms = clock_.NowMs();
+  batch.attempts.push_back(*head);
+  if (run) FinishExperiment(*run, *e, *head, batch);
+}
+
+std::string Controller::GangCause(const Attempt& part, const std::optional<int>& exit_code) const {
+  auto [first, last] = RankRange(part);
+  std::string ranks = first == last ? "rank " + std::to_string(first)
+                                    : "ranks " + std::to_string(first) + "-" + std::to_string(last);
+  return ranks + " on " + part.node + " exited with code " + (exit_code ? std::to_string(*exit_code) : "?");
+}
+
+std::pair<int, int> Controller::RankRange(const Attempt& part) const {
+  int per = 1;
+  if (auto it = runs_by_name_.find(part.run); it != runs_by_name_.end()) {
+    const RunSpec& spec = it->second->spec;
+    per = EffectiveLauncher(spec) == "torchrun" ? std::max(1, spec.resources.gpus) : RanksPerNode(spec);
+  }
+  return {part.node_rank * per, part.node_rank * per + per - 1};
 }
 
 Status Controller::ApplyReports(const std::string& node_id, const std::vector<AttemptReport>& reports, bool full) {
@@ -302,9 +444,20 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
       a->final_log_bytes = r.log_bytes;
       batch.attempts.push_back(*a);
       changed.insert(a->run);
+      if (a->IsGangPart()) TeeToGangLog(*a, a->log_bytes, a->log_bytes);  // a last line without a newline
+    }
+    if (a->IsGangPart() && r.master_port > 0 && a->master_port != r.master_port) {
+      a->master_port = r.master_port;
+      Attempt* head = MutableAttempt(a->gang);
+      if (a->node_rank == 0 && head && head->master_port != r.master_port) {
+        head->master_port = r.master_port;  // the other parts may start their ranks now
+        WakePartNodes(*head);
+      }
     }
     if (IsTerminal(a->state)) continue;
-    auto [run, e] = Locate(*a);
+    Attempt* head = a->IsGangPart() ? MutableAttempt(a->gang) : a;
+    if (!head) continue;
+    auto [run, e] = Locate(*head);
     if (r.state == ReportedState::kRunning) {
       // Before its command starts the agent says what it does instead (e.g.
       // "building the environment"): the attempt is still starting.
@@ -314,10 +467,23 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
         batch.attempts.push_back(*a);
         changed.insert(a->run);
       }
-      std::string doing = (command_runs ? "running" : r.message) + " on " + node_id;
-      if (run && e->current_attempt == a->id && !e->cancel_requested &&
+      bool all_run = command_runs;
+      std::string where = node_id;
+      if (a != head) {
+        where.clear();
+        for (const Attempt* p : Parts(head->id)) {
+          all_run = all_run && p->state == AttemptState::kRunning;
+          where += (where.empty() ? "" : ", ") + p->node;
+        }
+        if (all_run && head->state == AttemptState::kStarting) {
+          head->state = AttemptState::kRunning;
+          batch.attempts.push_back(*head);
+        }
+      }
+      std::string doing = all_run ? "running on " + where : (command_runs ? "started" : r.message) + " on " + node_id;
+      if (run && e->current_attempt == head->id && !e->cancel_requested && !IsTerminal(head->state) &&
           (e->state == ExperimentState::kStarting || e->state == ExperimentState::kRunning) && e->reason != doing) {
-        if (command_runs) e->state = ExperimentState::kRunning;
+        if (all_run) e->state = ExperimentState::kRunning;
         e->reason = doing;
         batch.experiments.emplace_back(run->name, *e);
         changed.insert(a->run);
@@ -325,11 +491,13 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
     } else if (r.state == ReportedState::kExited) {
       a->exit_code = r.exit_code;
       a->ended_at_ms = clock_.NowMs();
-      bool cancelled = run && e->cancel_requested;
+      const bool cancelled = (run && e->cancel_requested) || (a != head && IsTerminal(head->state));
       a->state = cancelled ? AttemptState::kCancelled
                            : (r.exit_code && *r.exit_code == 0 ? AttemptState::kSucceeded : AttemptState::kFailed);
       batch.attempts.push_back(*a);
-      if (run) {
+      if (a != head) {
+        GangPartEnded(*a, r.message.empty() ? GangCause(*a, r.exit_code) : r.message + " (" + node_id + ")", batch);
+      } else if (run) {
         if (!r.message.empty()) e->reason = r.message;
         FinishExperiment(*run, *e, *a, batch);
         if (!r.message.empty() && e->state == ExperimentState::kFailed) e->reason = r.message;
@@ -345,20 +513,23 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
   if (full) {
     for (int64_t id : ActiveIds()) {
       Attempt& a = attempts_[id];
-      if (a.node != node_id || reported.count(id)) continue;
+      if (a.IsGangHead() || a.node != node_id || reported.count(id)) continue;
       if (a.state == AttemptState::kRunning) {
         LoseAttempt(a, "the agent on " + node_id + " no longer knows attempt " + std::to_string(id), batch);
         continue;
       }
-      // Cancelled before the agent took it: PendingWork no longer assigns it and
-      // the agent ignores a cancel for an attempt it never had, so end it here
-      // or it would hold its GPUs forever.
-      auto [run, e] = Locate(a);
-      if (a.state != AttemptState::kStarting || !run || !e->cancel_requested) continue;
+      // Cancelled (or its gang ended) before the agent took it: PendingWork no
+      // longer assigns it and the agent ignores a cancel for an attempt it
+      // never had, so end it here or it would hold its GPUs forever.
+      if (a.state != AttemptState::kStarting || !StopsBeforeStart(a)) continue;
       a.state = AttemptState::kCancelled;
       a.ended_at_ms = clock_.NowMs();
       batch.attempts.push_back(a);
-      FinishExperiment(*run, *e, a, batch);
+      if (a.IsGangPart()) {
+        GangPartEnded(a, "cancelled", batch);
+      } else if (auto [run, e] = Locate(a); run) {
+        FinishExperiment(*run, *e, a, batch);
+      }
       changed.insert(a.run);
     }
   }
@@ -385,7 +556,7 @@ AgentWork Controller::PendingWork(const std::string& node_id, const std::set<int
   }
   for (int64_t id : ActiveIds()) {
     const Attempt& a = attempts_.at(id);
-    if (a.node != node_id) continue;
+    if (a.IsGangHead() || a.node != node_id) continue;
     auto it = runs_by_name_.find(a.run);
     if (it == runs_by_name_.end()) continue;
     const Run& run = *it->second;
@@ -394,6 +565,13 @@ AgentWork Controller::PendingWork(const std::string& node_id, const std::set<int
       work.cancel.push_back(id);
       continue;
     }
+    const Attempt* head = a.IsGangPart() ? FindAttempt(a.gang) : nullptr;
+    if (head && IsTerminal(head->state)) {
+      if (reported.count(id)) work.abort.push_back(id);  // the gang broke elsewhere
+      continue;
+    }
+    if (head && a.node_rank > 0 && head->master_port > 0 && reported.count(id) && a.master_port != head->master_port)
+      work.master_ports.push_back({id, head->master_port});
     if (a.state == AttemptState::kStarting && !reported.count(id)) {
       Assignment x;
       x.attempt = id;
@@ -409,6 +587,15 @@ AgentWork Controller::PendingWork(const std::string& node_id, const std::set<int
       x.grace_ms = run.spec.grace_ms;
       x.resources = run.spec.resources;
       x.gpus = a.gpu_indices;
+      x.nnodes = a.nnodes;
+      x.node_rank = a.node_rank;
+      x.launcher = EffectiveLauncher(run.spec);
+      x.ranks_per_node = RanksPerNode(run.spec);
+      if (head) {
+        const Node* master = FindNode(head->node);
+        x.master_addr = master && !master->address.empty() ? master->address : head->node;
+        x.master_port = a.node_rank > 0 ? head->master_port : 0;
+      }
       work.assign.push_back(std::move(x));
     }
   }
@@ -429,7 +616,7 @@ void Controller::Tick() {
     LOG_WARN("controller", "node " << n.id << " lost: no heartbeat for " << (now - seen) << " ms");
     for (int64_t id : ActiveIds()) {
       Attempt& a = attempts_[id];
-      if (a.node == n.id) LoseAttempt(a, "node " + n.id + " stopped responding", batch);
+      if (!a.IsGangHead() && a.node == n.id) LoseAttempt(a, "node " + n.id + " stopped responding", batch);
     }
   }
   if (batch.empty()) return;
@@ -454,6 +641,7 @@ void Controller::Schedule() {
   }
   for (int64_t id : ActiveIds()) {
     const Attempt& a = attempts_.at(id);
+    if (a.IsGangHead()) continue;  // its parts hold the resources
     auto it = index.find(a.node);
     auto run = runs_by_name_.find(a.run);
     if (it == index.end() || run == runs_by_name_.end()) continue;
@@ -472,7 +660,7 @@ void Controller::Schedule() {
     for (auto& e : run->experiments) {
       if (e.state == ExperimentState::kStarting || e.state == ExperimentState::kRunning) ++q.active;
       if (e.state != ExperimentState::kQueued) continue;
-      q.queued.push_back({keys.size(), run->spec.resources});
+      q.queued.push_back({keys.size(), run->spec.resources, run->spec.nodes});
       keys.emplace_back(run.get(), &e);
     }
     if (q.queued.empty()) continue;
@@ -496,19 +684,39 @@ void Controller::Schedule() {
     a.node = p.node;
     a.state = AttemptState::kStarting;
     a.started_at_ms = clock_.NowMs();
-    a.gpu_indices = p.gpus;
+    a.nnodes = static_cast<int>(p.shares.size());
+    std::string where = p.node;
+    if (a.nnodes > 1) {  // a head and one part per node, in rank order
+      where.clear();
+      for (size_t r = 0; r < p.shares.size(); ++r) {
+        Attempt part = a;
+        part.id = next_attempt_id_++;
+        part.node = p.shares[r].node;
+        part.gpu_indices = p.shares[r].gpus;
+        part.gang = a.id;
+        part.node_rank = static_cast<int>(r);
+        where += (where.empty() ? "" : ", ") + part.node;
+        batch.attempts.push_back(part);
+        gang_parts_[a.id].push_back(part.id);
+        active_.insert(part.id);
+        woken.insert(part.node);
+        attempts_[part.id] = std::move(part);
+      }
+    } else {
+      a.gpu_indices = p.gpus;
+      woken.insert(p.node);
+    }
     e->attempts += 1;
     e->state = ExperimentState::kStarting;
     e->node = p.node;
     e->current_attempt = a.id;
     e->exit_code.reset();
-    e->reason = "starting on " + p.node;
+    e->reason = "starting on " + where;
     batch.attempts.push_back(a);
     batch.experiments.emplace_back(run->name, *e);
     attempts_by_exp_[{a.run, a.experiment}].push_back(a.id);
     active_.insert(a.id);
     attempts_[a.id] = std::move(a);
-    woken.insert(p.node);
     changed.insert(run->name);
   }
   for (const auto& [key, why_waiting] : d.waiting) {

@@ -67,10 +67,16 @@ class Controller final {
   }
   // True when no more log bytes will arrive for the attempt.
   bool LogComplete(const Attempt& a) const;
+  // Whether a node may still send metrics or files for an attempt: it must
+  // be the attempt's node, and a lost attempt is fenced.
+  Status AcceptsData(const std::string& node, int64_t attempt) const;
+  // The parts of a gang attempt in rank order (a one-node attempt: itself).
+  std::vector<const Attempt*> Parts(int64_t head) const;
 
   // --- nodes -----------------------------------------------------------------
   Result<const Node*> RegisterNode(const NodeRegistration& reg);
   const std::vector<Node>& Nodes() const { return nodes_; }
+  int64_t NodeTimeoutMs() const { return options_.node_timeout_ms; }
   // Applies an agent's reports. full=true (a sync) means the list is the
   // agent's whole truth: an attempt it no longer knows is lost.
   Status ApplyReports(const std::string& node, const std::vector<AttemptReport>& reports, bool full);
@@ -89,6 +95,7 @@ class Controller final {
     Experiment* exp;
   };
   Node* MutableNode(const std::string& id);
+  const Node* FindNode(const std::string& id) const;
   // The attempts not yet ended, oldest first.
   std::vector<int64_t> ActiveIds() const;
   Attempt* MutableAttempt(int64_t id);
@@ -98,6 +105,14 @@ class Controller final {
   // Sets exp/attempt to their end states (attempt already terminal).
   void FinishExperiment(Run& run, Experiment& e, const Attempt& a, StoreBatch& batch);
   void LoseAttempt(Attempt& a, const std::string& why, StoreBatch& batch);
+  void EndAndMaybeRetry(Attempt& a, const std::string& why, StoreBatch& batch);
+  void GangPartEnded(Attempt& part, const std::string& why, StoreBatch& batch);
+  std::string GangCause(const Attempt& part, const std::optional<int>& exit_code) const;
+  std::pair<int, int> RankRange(const Attempt& part) const;  // first and last global rank
+  void WakePartNodes(const Attempt& head);
+  void TeeToGangLog(Attempt& part, uint64_t before, uint64_t length);
+  // An unstarted attempt that must not start (cancelled, or its gang ended).
+  bool StopsBeforeStart(const Attempt& a) const;
   void Schedule();
 
   Store& store_;
@@ -113,8 +128,12 @@ class Controller final {
   // Ids of attempts that may still be active (a superset: ended ones are
   // dropped when next listed), so passes do not walk all history.
   mutable std::set<int64_t> active_;
-  // (run, experiment) -> attempt ids in order
+  // (run, experiment) -> attempt ids in order (one-node attempts and gang heads)
   std::map<std::pair<std::string, int>, std::vector<int64_t>> attempts_by_exp_;
+  std::map<int64_t, std::vector<int64_t>> gang_parts_;  // head -> parts in rank order
+  // Gang part -> bytes of its log already copied to the gang's log (whole lines).
+  std::map<int64_t, uint64_t> gang_teed_;
+  static constexpr uint64_t kMaxHeldLine = 64 * 1024;
   std::vector<Node> nodes_;
   std::map<std::string, int64_t> node_seen_mono_;
   int64_t next_attempt_id_ = 1;

@@ -87,6 +87,7 @@ class ControllerTest : public ::testing::Test {
     NodeRegistration reg;
     reg.id = id;
     reg.hostname = id + ".local";
+    reg.address = "10.0.0." + std::to_string(id.size() + static_cast<size_t>(id.back()));
     reg.cpus = cpus;
     reg.memory_bytes = 64ull << 30;
     for (int i : gpu_indices) reg.gpus.push_back(Gpu{i, "Sim GPU", 16ull << 30});
@@ -126,14 +127,14 @@ class ControllerTest : public ::testing::Test {
     return a ? a->id : -1;
   }
 
-  static AttemptReport Running(int64_t id, uint64_t log_bytes = 0) {
-    return AttemptReport{id, ReportedState::kRunning, std::nullopt, log_bytes, ""};
+  static AttemptReport Running(int64_t id, uint64_t log_bytes = 0, int master_port = 0) {
+    return AttemptReport{id, ReportedState::kRunning, std::nullopt, log_bytes, "", master_port};
   }
   static AttemptReport Exited(int64_t id, int code, uint64_t log_bytes = 0, std::string message = "") {
-    return AttemptReport{id, ReportedState::kExited, code, log_bytes, std::move(message)};
+    return AttemptReport{id, ReportedState::kExited, code, log_bytes, std::move(message), 0};
   }
   static AttemptReport Lost(int64_t id, uint64_t log_bytes = 0, std::string message = "") {
-    return AttemptReport{id, ReportedState::kLost, std::nullopt, log_bytes, std::move(message)};
+    return AttemptReport{id, ReportedState::kLost, std::nullopt, log_bytes, std::move(message), 0};
   }
 
   // POST /agents/{node}/report: a partial report.

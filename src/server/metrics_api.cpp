@@ -69,16 +69,13 @@ Json PointsToJson(const std::vector<metrics::Point>& points) {
 void MetricsApi::Ingest(const std::string& node, int64_t attempt_id, const net::HttpRequest& req, net::Exchange& ex) {
   auto offset = QueryNumber<uint64_t>(req, "offset", 0, 0, UINT64_MAX / 2);
   if (!offset.ok()) return ex.Respond(ErrorResponse(offset.error()));
+  if (Status st = controller_.AcceptsData(node, attempt_id); !st.ok()) return ex.Respond(ErrorResponse(st.error()));
   const Attempt* a = controller_.FindAttempt(attempt_id);
-  if (!a) return ex.Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no attempt " + std::to_string(attempt_id))));
-  if (a->node != node)
-    return ex.Respond(ErrorResponse(Error(ErrorCode::kFailedPrecondition,
-                                          "attempt " + std::to_string(attempt_id) + " runs on node " + a->node +
-                                              ", not on " + node)));
   auto batch = metrics::DecodeFrames(req.body);
   if (!batch.ok()) return ex.Respond(ErrorResponse(batch.error()));
   const std::string key = ExperimentKey(a->run, a->experiment);
-  auto length = store_.Append(key, attempt_id, *offset, *offset + req.body.size(), *batch);
+  // A gang's parts append as one generation, their gang's (Attempt::gang; 0 for a lone attempt).
+  auto length = store_.Append(key, attempt_id, *offset, *offset + req.body.size(), *batch, a->gang);
   if (!length.ok()) {
     net::HttpResponse r = ErrorResponse(length.error());
     if (length.error().code == ErrorCode::kFailedPrecondition) {

@@ -5,7 +5,9 @@
 //   GET  /runs/{run}/metrics/series?key=K[&experiments=0,2][&max_points=N]
 //        [&method=minmax|lttb][&min_step=A][&max_step=B]   downsampled series
 //   GET  /runs/{run}/metrics/stream[?experiment=N][&key=K]  live points (SSE)
-// Points of all attempts of an experiment go into one series per key.
+// Points of all attempts of an experiment go into one series per key; a
+// later attempt's points supersede the earlier ones' from its lowest step on
+// (metrics/series_store.h, "Resumed attempts").
 // Loop thread only.
 #pragma once
 

@@ -80,6 +80,12 @@ CREATE TABLE checkpoints (
 );
 CREATE INDEX checkpoints_by_experiment ON checkpoints(run, experiment, id);
 )SQL"},
+      {"multi-node gangs", R"SQL(
+ALTER TABLE attempts ADD COLUMN nnodes INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE attempts ADD COLUMN gang BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN node_rank INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN address TEXT NOT NULL DEFAULT '';
+)SQL"},
   };
   return kMigrations;
 }

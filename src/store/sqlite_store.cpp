@@ -145,7 +145,7 @@ class SqliteStore final : public Store {
     {
       Statement s(db_,
                   "SELECT id, run, experiment, number, node, state, exit_code, started_at_ms, ended_at_ms, "
-                  "gpus, final_log_bytes FROM attempts ORDER BY id");
+                  "gpus, final_log_bytes, nnodes, gang, node_rank FROM attempts ORDER BY id");
       if (!s.ok()) return SqlError("loading attempts");
       while (sqlite3_step(s.get()) == SQLITE_ROW) {
         Attempt a;
@@ -161,12 +161,15 @@ class SqliteStore final : public Store {
         a.ended_at_ms = s.Int(8);
         LATTICE_ASSIGN_OR_RETURN(a.gpu_indices, StoredJson<std::vector<int>>(s.Text(9), "stored attempt gpus"));
         if (!s.IsNull(10)) a.final_log_bytes = static_cast<uint64_t>(s.Int(10));
+        a.nnodes = static_cast<int>(s.Int(11));
+        a.gang = s.Int(12);
+        a.node_rank = static_cast<int>(s.Int(13));
         data.attempts.push_back(std::move(a));
       }
     }
     {
       Statement s(db_,
-                  "SELECT id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms "
+                  "SELECT id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms, address "
                   "FROM nodes ORDER BY id");
       if (!s.ok()) return SqlError("loading nodes");
       while (sqlite3_step(s.get()) == SQLITE_ROW) {
@@ -180,6 +183,7 @@ class SqliteStore final : public Store {
         if (!ParseNodeState(s.Text(5), &n.state)) n.state = NodeState::kLost;
         n.registered_at_ms = s.Int(6);
         n.last_seen_ms = s.Int(7);
+        n.address = s.Text(8);
         data.nodes.push_back(std::move(n));
       }
     }
@@ -322,13 +326,13 @@ class SqliteStore final : public Store {
           "reason=excluded.reason");
       attempt_stmt_ = std::make_unique<Statement>(db_,
           "INSERT INTO attempts(id, run, experiment, number, node, state, exit_code, started_at_ms, ended_at_ms, "
-          "gpus, final_log_bytes) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+          "gpus, final_log_bytes, nnodes, gang, node_rank) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
           "ON CONFLICT(id) DO UPDATE SET state=excluded.state, exit_code=excluded.exit_code, "
           "started_at_ms=excluded.started_at_ms, ended_at_ms=excluded.ended_at_ms, "
           "final_log_bytes=excluded.final_log_bytes");
       node_stmt_ = std::make_unique<Statement>(db_,
-          "INSERT INTO nodes(id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms) "
-          "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET hostname=excluded.hostname, "
+          "INSERT INTO nodes(id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms, address) "
+          "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET hostname=excluded.hostname, address=excluded.address, "
           "cpus=excluded.cpus, memory_bytes=excluded.memory_bytes, gpus=excluded.gpus, state=excluded.state, "
           "registered_at_ms=excluded.registered_at_ms, last_seen_ms=excluded.last_seen_ms");
       if (!run_stmt_->ok() || !exp_stmt_->ok() || !attempt_stmt_->ok() || !node_stmt_->ok())
@@ -359,6 +363,9 @@ class SqliteStore final : public Store {
       s.Bind(9, a.ended_at_ms);
       s.Bind(10, Json(a.gpu_indices).dump());
       if (a.final_log_bytes) s.Bind(11, static_cast<int64_t>(*a.final_log_bytes)); else s.BindNull(11);
+      s.Bind(12, static_cast<int64_t>(a.nnodes));
+      s.Bind(13, a.gang);
+      s.Bind(14, static_cast<int64_t>(a.node_rank));
       LATTICE_RETURN_IF_ERROR(Step(s, "writing attempt " + std::to_string(a.id)));
     }
     for (const Node& n : batch.nodes) {
@@ -374,6 +381,7 @@ class SqliteStore final : public Store {
       s.Bind(6, std::string(ToString(n.state)));
       s.Bind(7, n.registered_at_ms);
       s.Bind(8, n.last_seen_ms);
+      s.Bind(9, n.address);
       LATTICE_RETURN_IF_ERROR(Step(s, "writing node " + n.id));
     }
     return OkStatus();
