@@ -40,6 +40,11 @@ def test_dry_run_lists_points_and_totals_and_starts_nothing(tmp_path, script_dir
     gang = json.loads(lat.run("run", "--dry-run", "--json", "--nodes", "2", "--gpus", "4", script, "--lr",
                               "[0.1, 0.01]").stdout)
     assert gang["total"] == {"experiments": 2, "nodes": 4, "gpus": 16, "cpus": 4}
+    grid = json.loads(lat.run("run", "--dry-run", "--json", "--instance_type", "8_v100_32gb", "--gpus", "16",
+                              script).stdout)
+    assert grid["total"] == {"experiments": 1, "nodes": 2, "gpus": 16, "cpus": 2}
+    odd = lat.run("run", "--dry-run", "--instance_type", "8_v100_32gb", "--gpus", "12", script, check=False)
+    assert odd.returncode != 0 and "ask for 8, 16, 24" in odd.stderr
     assert "2 experiments × 2 nodes × 4 GPUs = 16 GPUs" in lat.run(
         "run", "--dry-run", "--nodes", "2", "--gpus", "4", script, "--lr", "[0.1, 0.01]").stdout
     text = lat.run("run", "--dry-run", "--gpus", "4", script, "--lr", "[0.1, 0.01]").stdout

@@ -1,6 +1,8 @@
 // The agent: registers this node with the server, long-polls it for work,
-// starts each attempt's rank through the launcher (after restoring its
-// newest checkpoint), captures its output and its metrics into an on-disk
+// starts each attempt's ranks through the launcher (after restoring its
+// newest checkpoint; one process, one per GPU, or torchrun, and for a
+// multi-node gang once node rank 0's port is known), captures their output
+// (prefixed with the rank when there are several) and its metrics into an on-disk
 // spool and ships them to the server, uploads its artifacts and checkpoints,
 // and reports exits. The spool makes it restart-safe: after either side
 // restarts, the agent resends from the offset the server has, so no log
@@ -8,8 +10,8 @@
 //
 // Threads: the sync thread (register, long poll, start/stop attempts), one
 // thread per attempt (fetches the code, restores the checkpoint, gets the
-// Python environment, launches, then pipe -> spool and reaps the
-// supervisor), the shipper thread (spools -> server, exit reports), the
+// Python environment, launches, then pipes -> spool and reaps the
+// supervisors), the shipper thread (spools -> server, exit reports), the
 // collector thread (metrics files, event files, system metrics, complete
 // files: agent/collector) and the uploader thread (blobs, then their
 // records). Shared attempt state is guarded by Agent::mu_.

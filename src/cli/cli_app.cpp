@@ -85,6 +85,9 @@ int Main(int argc, char** argv) {
   track(run->add_option("--gpus", ro.gpus, "GPUs per experiment, per node (default 0)")->check(CLI::Range(0, 4096)), [&](RunOptions& d) { d.gpus = ro.gpus; });
   track(run->add_option("--nodes", ro.nodes, "nodes per experiment: one gang of nodes × GPUs ranks (default 1)")
             ->check(CLI::Range(1, 1024)), [&](RunOptions& d) { d.nodes = ro.nodes; });
+  track(run->add_option("--instance_type,--instance-type", ro.instance_type,
+                        "a machine shape like 8_v100_32gb or 4_cpu_16gb; --gpus is then the total, in whole "
+                        "machines"), [&](RunOptions& d) { d.instance_type = ro.instance_type; });
   track(run->add_option("--launcher", ro.launcher,
                         "per-gpu (a process per GPU), per-node (one per node) or torchrun (torchrun per node); "
                         "default: per-node on one node, per-gpu on several")

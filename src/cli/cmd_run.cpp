@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/instance_type.h"
 #include "common/units.h"
 #include "cli/requirements_source.h"
 #include "cli/snapshot_upload.h"
@@ -197,7 +198,28 @@ Status Upload(ApiClient& client, const snapshot::Snapshot& snap) {
 
 }  // namespace
 
-int RunCommand(const GlobalOptions& g, const RunOptions& o) {
+// Grid's --instance_type: --gpus is the total, in whole machines of that
+// shape; a CPU shape gives the CPUs and memory.
+Result<RunOptions> WithInstanceType(RunOptions o) {
+  if (o.instance_type.empty()) return o;
+  LATTICE_ASSIGN_OR_RETURN(InstanceType type, ParseInstanceType(o.instance_type));
+  if (o.nodes != 1)
+    return Error(ErrorCode::kInvalidArgument,
+                 "give either --nodes or --instance_type with the total --gpus, not both", "nodes");
+  LATTICE_ASSIGN_OR_RETURN(NodeShape shape, ShapeFor(type, o.instance_type, o.gpus));
+  o.nodes = shape.nodes;
+  o.gpus = shape.gpus_per_node;
+  if (type.cpus > 0) {
+    o.cpus = type.cpus;
+    if (o.memory.empty()) o.memory = std::to_string(type.memory_bytes >> 30) + "G";
+  }
+  return o;
+}
+
+int RunCommand(const GlobalOptions& g, const RunOptions& given) {
+  auto resolved = WithInstanceType(given);
+  if (!resolved.ok()) return Fail(resolved.error());
+  const RunOptions& o = *resolved;
   std::filesystem::path script = o.script;
   if (Status st = CheckReadable(script); !st.ok()) return Fail(st.error());
   // Validate everything local before touching the server: nothing is created on error.

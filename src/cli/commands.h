@@ -43,7 +43,8 @@ struct RunOptions {
   int priority = 0;
   // Multi-node: a gang of `nodes` nodes, each with cpus/memory/gpus.
   int nodes = 1;
-  std::string launcher;  // per-gpu, per-node, torchrun; empty: the default (see RunSpec)
+  std::string launcher;
+  std::string instance_type;  // Grid's form: with it, --gpus is the total and nodes follow  // per-gpu, per-node, torchrun; empty: the default (see RunSpec)
   bool dry_run = false;
   std::string script;
   std::vector<std::string> args;

@@ -134,6 +134,7 @@ Result<RunOptions> ParseRunConfig(const std::string& text, const std::filesystem
     else if (key == "priority") st = r.Scalar(v, key, &o.priority, "a whole number");
     else if (key == "nodes") st = r.Scalar(v, key, &o.nodes, "a whole number of nodes");
     else if (key == "launcher") st = r.Scalar(v, key, &o.launcher, "per-gpu, per-node or torchrun");
+    else if (key == "instance_type") st = r.Scalar(v, key, &o.instance_type, "a name like 8_v100_32gb");
     else if (key == "max_restarts") st = r.Scalar(v, key, &o.max_restarts, "a whole number");
     else if (key == "grace") st = r.Scalar(v, key, &o.grace, "a duration like 30s");
     else if (key == "python") st = r.Scalar(v, key, &o.python, "a path");
@@ -146,8 +147,8 @@ Result<RunOptions> ParseRunConfig(const std::string& text, const std::filesystem
     else
       return r.Bad(kv.first, key,
                    "is not a known key (name, description, script, args, parameters, resources, env, strategy, "
-                   "trials, seed, max_experiments, max_parallel, priority, nodes, launcher, max_restarts, grace, python, "
-                   "requirements, setup, system_site_packages)");
+                   "trials, seed, max_experiments, max_parallel, priority, nodes, launcher, instance_type, max_restarts, "
+                   "grace, python, requirements, setup, system_site_packages)");
     if (!st.ok()) return st.error();
   }
   o.parameter_args = std::move(parameter_args);
