@@ -148,7 +148,11 @@ class Agent final {
     std::thread shipper([this] { ShipLoop(); });
     std::thread collector([this] { CollectLoop(); });
     std::thread uploader([this] { UploadLoop(); });
-    SyncLoop();
+    std::thread syncer([this] { SyncLoop(); });
+    // A stop must not wait for the sync long poll to run out.
+    while (!stop_->load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (net::HttpClient* c = sync_client_.load()) c->Interrupt();
+    syncer.join();
     Shutdown();
     {
       std::lock_guard lock(mu_);
@@ -355,6 +359,7 @@ class Agent final {
   }
 
   void SyncLoop() {
+    sync_client_ = &Client();
     int64_t backoff_ms = 100;
     bool registered = false;
     while (!stop_->load()) {
@@ -1339,6 +1344,7 @@ class Agent final {
   // long the server waits before it declares a silent node lost.
   std::atomic<int64_t> last_contact_ms_{0};
   std::atomic<int64_t> server_node_timeout_ms_{6000};
+  std::atomic<net::HttpClient*> sync_client_{nullptr};  // the sync thread's, for Interrupt
 
   std::mutex mu_;
   std::condition_variable cv_;

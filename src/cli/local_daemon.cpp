@@ -30,7 +30,15 @@ Result<ServerInfo> ReadServerInfo(const std::filesystem::path& home) {
   return ServerInfo{j["url"].get<std::string>(), j["pid"].get<pid_t>()};
 }
 
-bool Alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+// A zombie has exited: it only waits for its parent (init, for a daemon) to
+// reap it, which may take a second or more, so it does not count as alive.
+bool Alive(pid_t pid) {
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM)) return false;
+  auto stat = fs::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat.ok()) return true;
+  size_t close = stat->rfind(')');
+  return close == std::string::npos || close + 2 >= stat->size() || (*stat)[close + 2] != 'Z';
+}
 
 bool Healthy(const std::string& url, const std::string& token) {
   auto u = net::ParseUrl(url);

@@ -418,6 +418,15 @@ HttpClient::HttpClient(Url url, std::string token)
 
 HttpClient::~HttpClient() { impl_->Close(); }
 
+void HttpClient::Interrupt() {
+  // Runs on the calling thread's next ioc.run(): inside the operation in
+  // flight, or at the start of the next one.
+  Impl* impl = impl_.get();
+  asio::post(impl->ioc, [impl] {
+    if (impl->stream) impl->stream->cancel();
+  });
+}
+
 Result<HttpResponse> HttpClient::Send(const ClientRequest& request) {
   try {
     return impl_->Send(request);

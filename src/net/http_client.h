@@ -85,6 +85,11 @@ class HttpClient {
                                   const DownloadSink& sink, std::chrono::milliseconds timeout,
                                   const DownloadHeadHook& on_head = {});
 
+  // Safe from any thread: makes the request in flight (or, if none, the
+  // next one) fail at once with kUnavailable, e.g. to end a long poll when
+  // the process stops.
+  void Interrupt();
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

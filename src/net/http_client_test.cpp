@@ -125,6 +125,31 @@ TEST(Net, Client_Timeout_DeadlineExceeded) {
   EXPECT_EQ(after->status, 200);
 }
 
+// A long poll in flight ends at once when another thread interrupts it (an
+// agent stopping must not wait for the poll to run out).
+TEST(Net, Client_Interrupt_EndsTheRequestInFlightAndTheClientStaysUsable) {
+  std::vector<std::shared_ptr<Exchange>> unanswered;  // outlives the server
+  ServerThread st([&](HttpRequest request, std::shared_ptr<Exchange> exchange) {
+    if (request.path == "/ok") return exchange->Respond(HttpResponse{});
+    unanswered.push_back(exchange);
+  });
+  HttpClient client(Url{"127.0.0.1", st.port(), ""});
+  ASSERT_TRUE(client.Send(Get("/ok")).ok());  // connected: the poll reuses it
+  std::thread interrupter([&] {
+    std::this_thread::sleep_for(200ms);
+    client.Interrupt();
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto response = client.Send(Get("/poll", 30s));
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  interrupter.join();
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.error().code, ErrorCode::kUnavailable) << response.error().message;
+  EXPECT_LT(elapsed, 10s);
+  auto after = client.Send(Get("/ok"));
+  ASSERT_TRUE(after.ok()) << after.error().message;
+}
+
 TEST(Net, Client_ServerClosedKeepAlive_ReconnectsTransparently) {
   // Answers one request per connection without announcing the close.
   ScriptedServer server([](int index, int fd) {
