@@ -23,7 +23,7 @@ struct LaunchSpec {
   std::vector<std::string> env;   // "K=V"
   std::string cwd;
   int64_t grace_ms = 30'000;
-  int64_t abort_grace_ms = 2'000;  // RequestAbort's grace (capped by grace_ms)
+  int64_t abort_grace_ms = 1'000;  // RequestAbort's grace (capped by grace_ms)
 };
 
 struct Launched {
