@@ -10,6 +10,10 @@ with plain ``python``.
         loss = train_step(batch)
         lattice.log({"loss": loss}, step=step)
     torch.save(model.state_dict(), lattice.checkpoint_dir() / "model.pt")
+
+In a job of several processes (DDP) log() records only on global rank 0, and
+should_stop() tells a script that Lattice asked it to stop (SIGTERM) so it
+can save a checkpoint first.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import numbers
 import operator
 import os
+import signal
 import sys
 import threading
 import time as _time
@@ -30,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "log", "flush", "artifacts_dir", "checkpoint_dir", "latest_checkpoint",
     "run_name", "experiment", "attempt", "is_running_under_lattice",
+    "should_stop", "handle_preemption", "rank", "world_size",
 ]
 
 # Buffered lines are written at least this often (seconds), by a daemon thread.
@@ -95,6 +101,8 @@ def _open_writer() -> _Writer | None:
     """Opens the metrics file on first use; None outside Lattice. Called under _lock."""
     global _writer, _initialized
     _initialized = True
+    if rank() != 0:  # only global rank 0 records, silently; see log()
+        return None
     path = os.environ.get("LATTICE_METRICS_FILE")
     if not path:
         _notice("metrics", _NOT_UNDER_LATTICE)
@@ -212,6 +220,11 @@ def log(metrics: Mapping[str, object], step: int | None = None, time: float | No
     Raises TypeError or ValueError for a value or name that is not a metric,
     also outside Lattice, where nothing is recorded (a notice is printed once).
     Thread-safe; the line is written within about 0.5 s, or at exit.
+
+    In a job of several processes only global rank 0 ($RANK unset or 0, read
+    at the first call) records; on every other rank log() checks its
+    arguments the same way and records nothing, without a notice, so every
+    rank can run the same logging code.
     """
     global _next_step
     if not isinstance(metrics, Mapping):
@@ -276,6 +289,7 @@ def _after_fork_child() -> None:
     _lock = threading.Lock()
     _io_lock = threading.Lock()
     _forked_child = True
+    _restore_sigterm_in_child()
     w = _writer
     if w is not None:
         w.buf.clear()
@@ -365,3 +379,112 @@ def attempt() -> int:
 def is_running_under_lattice() -> bool:
     """Whether this process was started by Lattice's agent ($LATTICE_RUN is set)."""
     return bool(os.environ.get("LATTICE_RUN"))
+
+
+# ---------------------------------------------------------------------------
+# Stopping: Lattice sends SIGTERM to every rank on cancel, preemption or when
+# another rank of the job failed, then SIGKILL after a grace period.
+
+_stop_requested = False
+_sigterm_installed = False
+_sigterm_previous: object = None
+_sigterm_lock = threading.Lock()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    global _stop_requested
+    _stop_requested = True
+    previous = _sigterm_previous
+    if callable(previous):  # a handler the script (or a library) installed before ours
+        previous(signum, frame)
+
+
+def handle_preemption() -> bool:
+    """Makes SIGTERM set the flag that should_stop() reads, instead of ending the process.
+
+    should_stop() calls it on its first call, so most scripts never need it.
+    Call it yourself from the main thread at start-up when should_stop() is
+    first asked from another thread, or to be sure a SIGTERM that arrives
+    before the first should_stop() is not fatal. A handler that was installed
+    before (not SIG_DFL or SIG_IGN) is still called after the flag is set.
+
+    Returns True when the handler is installed (now or before); False when it
+    cannot be, because Python lets only the main thread install signal
+    handlers: SIGTERM then keeps its previous effect (by default, the end of
+    the process) and a notice is printed once.
+    """
+    global _sigterm_installed, _sigterm_previous
+    with _sigterm_lock:
+        if _sigterm_installed:
+            return True
+        try:
+            previous = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread
+            _notice("sigterm-thread",
+                    "lattice: should_stop() cannot install its SIGTERM handler outside the main thread; "
+                    "call lattice.handle_preemption() from the main thread at start-up "
+                    "(until then SIGTERM ends the process)")
+            return False
+        _sigterm_previous = previous if callable(previous) and previous is not _on_sigterm else None
+        _sigterm_installed = True
+        return True
+
+
+def should_stop() -> bool:
+    """True once this process has received SIGTERM: save a checkpoint and exit.
+
+    Lattice sends SIGTERM to every rank when the experiment is cancelled, its
+    machine is preempted (a spot instance taken back) or another rank of the
+    job failed; SIGKILL follows after a grace period. The first call installs
+    a SIGTERM handler (see handle_preemption()), so from then on SIGTERM no
+    longer ends the process: check should_stop() regularly, e.g. once per
+    step, and return. A script that never calls it keeps the default
+    behaviour, where SIGTERM ends the process at once.
+
+    In DDP the ranks receive SIGTERM at slightly different times; agree
+    before acting (all_reduce a flag, as examples/ddp/train.py does, or
+    lattice.lightning.CheckpointOnStop with Lightning), or ranks stop at
+    different steps and the others wait in their next collective.
+    Cheap enough to call every step.
+    """
+    if not _sigterm_installed:
+        handle_preemption()
+    return _stop_requested
+
+
+def _restore_sigterm_in_child() -> None:
+    """In a forked child (a DataLoader or multiprocessing worker) SIGTERM ends the process again.
+
+    A pool's terminate() stops its workers with SIGTERM; they must not ignore it.
+    """
+    global _sigterm_installed, _sigterm_previous, _stop_requested, _sigterm_lock
+    _sigterm_lock = threading.Lock()
+    if not _sigterm_installed:
+        return
+    previous = _sigterm_previous if _sigterm_previous is not None else signal.SIG_DFL
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+    except ValueError:
+        pass
+    _sigterm_installed = False
+    _sigterm_previous = None
+    _stop_requested = False
+
+
+def _int_env(var: str, default: int) -> int:
+    try:
+        return int(os.environ.get(var) or default)
+    except ValueError:
+        return default
+
+
+def rank() -> int:
+    """This process's global rank in its job ($RANK): 0 when unset (one process, or outside a job)."""
+    return _int_env("RANK", 0)
+
+
+def world_size() -> int:
+    """The number of processes in the job ($WORLD_SIZE): 1 when unset."""
+    return _int_env("WORLD_SIZE", 1)

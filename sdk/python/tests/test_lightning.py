@@ -8,6 +8,8 @@ when neither pytorch_lightning nor lightning can be imported there.
 import functools
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -178,3 +180,138 @@ def test_example_trains_checkpoints_and_resumes(lattice_env, tmp_path):
     assert (lattice_env["LATTICE_CHECKPOINT_DIR"] / "digits-epoch=002.ckpt").is_file()
     epochs = [json.loads(s).get("epoch") for s in Path(lattice_env["LATTICE_METRICS_FILE"]).read_text().splitlines()]
     assert 2 in epochs and epochs.count(0) == epochs.count(1)  # epochs 0 and 1 were not trained again
+
+
+# A model whose training_step sends SIGTERM to its own process at global step
+# $KILL_STEP on global rank $KILL_RANK: a real signal at a known batch.
+STOPPABLE = """
+import os, signal, sys, time, torch, lattice
+from torch.utils.data import DataLoader, TensorDataset
+from lattice.lightning import CheckpointOnStop, resume_from
+
+class Tiny(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 2)
+    def training_step(self, batch, _):
+        if self.global_step == int(os.environ.get("KILL_STEP", -1)) and self.global_rank == int(os.environ.get("KILL_RANK", 0)):
+            os.kill(os.getpid(), signal.SIGTERM)
+        if self.global_step == 1:
+            print("training", flush=True)
+        time.sleep(float(os.environ.get("STEP_SLEEP", 0)))
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.layer(x), y)
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+class Report(pl.Callback):
+    def on_train_start(self, trainer, pl_module):
+        print("start step", trainer.global_step, flush=True)
+
+torch.manual_seed(0)
+data = TensorDataset(torch.randn(32, 3), torch.randint(0, 2, (32,)))   # 4 batches an epoch
+on_stop = CheckpointOnStop()
+callbacks = [on_stop, Report()]
+if os.environ.get("EPOCH_CHECKPOINTS"):
+    callbacks.append(pl.callbacks.ModelCheckpoint(dirpath=lattice.checkpoint_dir(), filename="{epoch}",
+                                                  every_n_epochs=1, save_top_k=-1))
+nodes = int(os.environ.get("WORLD_SIZE", 1))
+trainer = pl.Trainer(accelerator="cpu", devices=1, num_nodes=nodes, strategy="ddp" if nodes > 1 else "auto",
+                     max_epochs=3, min_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                     enable_checkpointing=bool(os.environ.get("EPOCH_CHECKPOINTS")), callbacks=callbacks)
+trainer.fit(Tiny(), DataLoader(data, batch_size=8), ckpt_path=resume_from())
+print("end step", trainer.global_step, "saved", on_stop.saved_path and os.path.basename(on_stop.saved_path),
+      "handler", getattr(signal.getsignal(signal.SIGTERM), "__module__", None), flush=True)
+"""
+
+
+def test_checkpoint_on_stop_saves_stops_and_resumes(lattice_env, tmp_path):
+    ckpts = lattice_env["LATTICE_CHECKPOINT_DIR"]
+    r = run_py(STOPPABLE, cwd=tmp_path, KILL_STEP=5, EPOCH_CHECKPOINTS=1, **lattice_env)
+    # SIGTERM during global step 5 (batch 1 of epoch 1): saved after that batch, at step 6,
+    # although min_epochs=3; the SDK's handler is back after fit. ModelCheckpoint saved
+    # epoch 0 and not the cut-short epoch 1.
+    assert r.stdout.splitlines()[-1] == "end step 6 saved stop-step=00000006.ckpt handler lattice", r.stdout
+    assert sorted(p.name for p in ckpts.iterdir()) == ["epoch=0.ckpt", "stop-step=00000006.ckpt"]
+    r = run_py("""
+        import torch, lattice.lightning
+        print(lattice.lightning.resume_from(), torch.load(lattice.lightning.resume_from())["global_step"])
+        print(lattice.lightning.resume_from("*.pt"))
+    """, cwd=tmp_path, **lattice_env)
+    assert r.stdout.splitlines() == [f"{ckpts / 'stop-step=00000006.ckpt'} 6", "None"]
+
+    r = run_py(STOPPABLE, cwd=tmp_path, **dict(lattice_env, LATTICE_ATTEMPT=2))
+    lines = r.stdout.splitlines()
+    assert lines[0] == "start step 6", r.stdout
+    # Lightning 2.1 runs the batch a mid-epoch checkpoint was saved after once more (as after
+    # its own ModelCheckpoint(every_n_train_steps=...)): 12 batches in all, 13 optimizer steps.
+    assert lines[-1] == "end step 13 saved None handler lattice"
+
+
+def test_checkpoint_on_stop_with_sigterm_from_outside(lattice_env, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", PRELUDE + STOPPABLE], env=env_with(STEP_SLEEP=0.05, **lattice_env),
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "start step 0\n"
+    assert proc.stdout.readline() == "training\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    step = int(out.split("end step ")[1].split()[0])
+    assert 2 <= step < 12 and f"saved stop-step={step:08d}.ckpt" in out, out
+    assert (lattice_env["LATTICE_CHECKPOINT_DIR"] / f"stop-step={step:08d}.ckpt").is_file()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_gang(argv, tmp_path, n=2, timeout=300, **extra):
+    """n processes of one DDP job on this machine, with the environment Lattice gives each rank
+    (one rank per node, each node its own LATTICE_* directories); their stdouts."""
+    port = free_port()
+    procs = []
+    for r in range(n):
+        node = tmp_path / f"node{r}"
+        env = env_with(LATTICE_RUN="digits-9", LATTICE_EXPERIMENT="0", LATTICE_ATTEMPT="1",
+                       LATTICE_METRICS_FILE=node / "metrics.jsonl", LATTICE_ARTIFACTS_DIR=node / "artifacts",
+                       LATTICE_CHECKPOINT_DIR=node / "checkpoints", MASTER_ADDR="127.0.0.1", MASTER_PORT=port,
+                       WORLD_SIZE=n, RANK=r, LOCAL_RANK=0, LOCAL_WORLD_SIZE=1, NODE_RANK=r, GROUP_RANK=r,
+                       GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS=1, **extra)
+        procs.append(subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    outs = []
+    for p in procs:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail(f"rank {procs.index(p)} did not finish within {timeout}s")
+        assert p.returncode == 0, f"exit {p.returncode}\nstdout:\n{out}\nstderr:\n{err[-4000:]}"
+        outs.append(out)
+    return outs
+
+
+def test_checkpoint_on_stop_ranks_agree_under_ddp(tmp_path):
+    # Only rank 1 gets SIGTERM; both stop after the same batch and rank 0 writes the file.
+    outs = run_gang([sys.executable, "-c", PRELUDE + STOPPABLE], tmp_path, KILL_STEP=3, KILL_RANK=1)
+    assert [o.splitlines()[-1] for o in outs] == ["end step 4 saved stop-step=00000004.ckpt handler lattice"] * 2
+    assert [p.name for p in (tmp_path / "node0" / "checkpoints").iterdir()] == ["stop-step=00000004.ckpt"]
+    node1 = tmp_path / "node1" / "checkpoints"
+    assert not node1.exists() or list(node1.iterdir()) == []
+
+
+def test_example_runs_ddp_on_two_nodes_under_an_external_launcher(tmp_path):
+    outs = run_gang([sys.executable, str(EXAMPLE / "train.py"), "--epochs", "2", "--logger", "lattice"], tmp_path)
+    finals = [o.strip().splitlines()[-1] for o in outs]
+    assert finals[0] == finals[1] and float(finals[0].split("=")[1]) > 0.5, outs
+    node0 = tmp_path / "node0"
+    assert sorted(p.name for p in (node0 / "checkpoints").iterdir()) == ["digits-epoch=000.ckpt",
+                                                                         "digits-epoch=001.ckpt"]
+    # Each rank trains on half of the 1347 training samples: 11 batches of 64 an epoch.
+    docs = [json.loads(s) for s in (node0 / "metrics.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in docs if "train_loss_step" in d] == list(range(22))
+    assert not (tmp_path / "node1" / "metrics.jsonl").exists()
+    assert not (tmp_path / "node1" / "artifacts" / "hparams.json").exists()
