@@ -257,7 +257,9 @@ def test_a_full_disk_refuses_the_upload_and_keeps_what_was_acknowledged(lattice,
     try:
         lattice.run("server", "start")
         url = lattice.server_info()["url"]
-        # A second agent with a short wait for uploads, beside the started one.
+        # The started agent is replaced by one with a short wait for uploads
+        # (once it is up: it writes its pid file when it starts).
+        wait_for(lambda: (lattice.home / "agent" / "agent.pid").exists(), what="the agent's pid file")
         subprocess.run(["pkill", "-f", f"{lattice.home}/agent"], check=False)
         os.kill(lattice.agent_pid(), signal.SIGTERM)
         wait_for(lambda: not os.path.exists(f"/proc/{lattice.agent_pid()}/stat") or

@@ -134,6 +134,18 @@ def test_ddp_across_two_hosts_agrees_and_each_ranks_log_can_be_read_alone(cluste
     assert sorted(loss["steps"]) == list(range(1, 31)) or sorted(loss["steps"]) == list(range(30)), loss["steps"]
 
 
+def test_a_sweep_of_multi_node_experiments_runs_each_as_its_own_gang(cluster):
+    lat = cluster.lat
+    wait_all_ready(cluster)
+    run = lat.run("run", "--nodes", "2", DDP, "--steps", "[8, 12]").stdout.strip().splitlines()[-1]
+    doc = lat.wait_state(run, ("succeeded", "failed"), timeout=180)
+    assert doc["state"] == "succeeded", [e["reason"] for e in doc["experiments"]]
+    for i, steps in enumerate([8, 12]):
+        finals = finals_of(lat.run("logs", f"{run}/{i}").stdout)
+        assert sorted(finals) == [0, 1] and {f[3] for f in finals.values()} == {steps}
+        assert len({f[2] for f in finals.values()}) == 1
+
+
 def test_lightning_ddp_with_num_nodes_2_runs_across_two_hosts(cluster):
     lat = cluster.lat
     wait_all_ready(cluster)

@@ -348,8 +348,14 @@ class Agent final {
       r.log_bytes = rec->captured;
       r.message = rec->message;
       if (rec->assignment.nnodes > 1) r.master_port = rec->master_port;
+      // The exit goes out once its last output and points reached the server
+      // (the sync thread reports too, and must not overtake the shipper), so
+      // whoever sees the experiment ended can read all of its log; a server
+      // that keeps refusing them must not keep it running forever.
+      const bool shipped_all = (rec->shipped >= rec->captured && rec->points_shipped >= rec->points_captured) ||
+                               MonoMs() - rec->exit_mono_ms > options_.final_upload_timeout_ms;
       if (rec->lost) r.state = ReportedState::kLost;
-      else if (rec->exited && rec->finalized) {
+      else if (rec->exited && rec->finalized && shipped_all) {
         r.state = ReportedState::kExited;
         r.exit_code = rec->exit_code;
       } else r.state = ReportedState::kRunning;

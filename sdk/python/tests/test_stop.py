@@ -65,17 +65,15 @@ def test_sigterm_sets_should_stop_and_does_not_kill():
         assert lattice.should_stop() is False
         print("ready")
         deadline = time.monotonic() + 20
-        steps = 0
         while not lattice.should_stop() and time.monotonic() < deadline:
             time.sleep(0.01)
-            steps += 1
-        print("stopped", lattice.should_stop(), steps > 0)
+        print("stopped", lattice.should_stop())  # alive: SIGTERM did not kill it
         time.sleep(0.2)   # a second SIGTERM arrives here: still not fatal
         print("saved checkpoint", lattice.should_stop())
     """)
     c.expect("ready")
     c.term()
-    c.expect("stopped True True")
+    c.expect("stopped True")
     c.term()
     rc, out, err = c.finish()
     assert (rc, out, err) == (0, "saved checkpoint True\n", "")
