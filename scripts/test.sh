@@ -12,7 +12,7 @@ scripts/build.sh --asan
 status=0
 step() {
   echo
-  echo "==== $*"
+  echo "==== $(date -u +%T) $*"
   if ! "$@"; then
     echo "==== FAILED: $*"
     status=1
@@ -21,9 +21,12 @@ step() {
 
 step ctest --test-dir build --output-on-failure -j 2 --timeout 300
 step ctest --test-dir build-asan --output-on-failure -j 2 --timeout 600
-step .venv/bin/python -m pytest -q -p no:cacheprovider tests sdk/python/tests
+# Two files at a time (a file's tests stay together: some share a module
+# fixture, like the network-namespace hosts of test_multinode_e2e.py).
+step .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests sdk/python/tests
 step scripts/fuzz.sh --seconds 5
 if [[ -x bench/run_all.sh ]]; then
   step bench/run_all.sh --smoke
 fi
+echo "==== $(date -u +%T) done ($((SECONDS / 60)) min $((SECONDS % 60)) s), status $status"
 exit $status

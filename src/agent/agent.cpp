@@ -40,6 +40,9 @@ namespace {
 
 constexpr size_t kShipChunk = 4 << 20;
 constexpr int64_t kShutdownShipMs = 3000;
+// How long after the final uploads' deadline an exit waits for its output to
+// be shipped before it is reported anyway.
+constexpr int64_t kShipGraceMs = 30'000;
 constexpr int64_t kHeartbeatMs = 2000;
 constexpr int64_t kCollectEveryMs = 500;
 constexpr size_t kUploadChunk = 8 << 20;
@@ -353,7 +356,7 @@ class Agent final {
       // whoever sees the experiment ended can read all of its log; a server
       // that keeps refusing them must not keep it running forever.
       const bool shipped_all = (rec->shipped >= rec->captured && rec->points_shipped >= rec->points_captured) ||
-                               MonoMs() - rec->exit_mono_ms > options_.final_upload_timeout_ms;
+                               MonoMs() - rec->exit_mono_ms > options_.final_upload_timeout_ms + kShipGraceMs;
       if (rec->lost) r.state = ReportedState::kLost;
       else if (rec->exited && rec->finalized && shipped_all) {
         r.state = ReportedState::kExited;
