@@ -295,7 +295,9 @@ void ApiService::Sync(const std::string& node, const net::HttpRequest& req,
     AgentWork work = controller_.PendingWork(node, reported);
     if (work.empty() && !final_try) return false;
     if (!work.assign.empty()) artifact_api_.AddRestores(&work);
-    controller_.Seen(node);
+    // Not Seen(node) here: answering a parked poll proves nothing about the
+    // agent (it may have died or been cut off since it asked); its requests
+    // (this sync's arrival, its reports every 2 s) do.
     ex->Respond(JsonResponse(200, ToJson(work)));
     return true;
   };

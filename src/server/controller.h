@@ -82,7 +82,7 @@ class Controller final {
   Status ApplyReports(const std::string& node, const std::vector<AttemptReport>& reports, bool full);
   // What the agent should do, given the attempt ids it reported.
   AgentWork PendingWork(const std::string& node, const std::set<int64_t>& reported) const;
-  // Records that the agent was heard from (any request, or an open long poll).
+  // Records that the agent was heard from (any request it sent).
   void Seen(const std::string& node);
 
   // --- reconciler ------------------------------------------------------------
