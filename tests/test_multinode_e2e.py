@@ -239,6 +239,26 @@ def test_a_killed_agent_stops_the_gang_within_10s_and_it_runs_again(cluster):
     wait_all_ready(cluster)
 
 
+def test_a_stopped_agent_lets_its_ranks_checkpoint_and_the_gang_loses_no_step(cluster):
+    # A machine told it goes away (a preemption notice): its agent gets SIGTERM.
+    lat = cluster.lat
+    run, survivor, victim = start_training_gang(cluster, steps=100000, step_sleep=0.05, wait_steps=10)
+    cluster.agents[victim.index].send_signal(signal.SIGTERM)
+    cluster.agents[victim.index].wait(60)
+    wait_for(lambda: re.search(r"^\[rank 0\] resumed from step \d+$", lat.run("logs", f"{run}/0").stdout, re.M),
+             timeout=120, what="the second attempt resuming")
+    first = lat.run("logs", f"{run}/0", "--attempt", "1").stdout
+    second = lat.run("logs", f"{run}/0", "--attempt", "2").stdout
+    stopped = re.search(r"^\[rank 0\] stopping at step (\d+): asked to stop$", first, re.M)
+    resumed = re.search(r"^\[rank 0\] resumed from step (\d+)$", second, re.M)
+    assert stopped and resumed, first + second
+    assert resumed.group(1) == stopped.group(1), "the stop checkpoint was not the one restored"
+    lat.run("cancel", run)
+    lat.wait_state(run, ("cancelled", "failed", "succeeded"), timeout=60)
+    cluster.start_agent(victim)
+    wait_all_ready(cluster)
+
+
 def test_a_cut_node_stops_the_gang_within_10s_and_it_resumes_elsewhere_from_the_checkpoint(cluster):
     lat = cluster.lat
     run, survivor, victim = start_training_gang(cluster, steps=70, step_sleep=0.1, wait_steps=15)

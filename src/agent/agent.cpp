@@ -40,6 +40,9 @@ namespace {
 
 constexpr size_t kShipChunk = 4 << 20;
 constexpr int64_t kShutdownShipMs = 3000;
+// How long a stopping agent waits for its attempts' last files (a checkpoint
+// saved in the grace period) to be uploaded.
+constexpr int64_t kShutdownUploadMs = 15'000;
 // How long after the final uploads' deadline an exit waits for its output to
 // be shipped before it is reported anyway.
 constexpr int64_t kShipGraceMs = 30'000;
@@ -357,7 +360,13 @@ class Agent final {
       // that keeps refusing them must not keep it running forever.
       const bool shipped_all = (rec->shipped >= rec->captured && rec->points_shipped >= rec->points_captured) ||
                                MonoMs() - rec->exit_mono_ms > options_.final_upload_timeout_ms + kShipGraceMs;
-      if (rec->lost) r.state = ReportedState::kLost;
+      // While the agent stops (a machine going away, a preemption notice) its
+      // ranks had their grace to save a checkpoint: their lost state waits
+      // until those files are uploaded, as the server refuses a lost
+      // attempt's files.
+      const bool uploading_last = rec->lost && rec->collector && !rec->finalized && MonoMs() < final_uploads_until_;
+      if (uploading_last) r.message = "uploading its last files before the agent stops";
+      else if (rec->lost) r.state = ReportedState::kLost;
       else if (rec->exited && rec->finalized && shipped_all) {
         r.state = ReportedState::kExited;
         r.exit_code = rec->exit_code;
@@ -731,7 +740,9 @@ class Agent final {
     const int master_port = gang ? rec.master_port : FreePort();
     std::string ifname;
     if (auto name = InterfaceToward(master_addr); name.ok()) ifname = *name;
-    else LOG_WARN(kLog, "attempt " << a.attempt << ": no interface toward " << master_addr << ": " << name.error().message);
+    else
+      LOG_WARN(kLog, "attempt " << a.attempt << ": no interface toward " << master_addr << ": "
+                                << name.error().message);
     const int local = a.launcher == "torchrun" ? 1 : a.ranks_per_node;
     std::vector<LaunchSpec> out;
     for (int l = 0; l < local; ++l) out.push_back(BuildLaunchSpec(rec, l, master_addr, master_port, ifname));
@@ -880,7 +891,8 @@ class Agent final {
       }
       if (out.empty()) continue;
       Status st = fs::WriteAll(spool_fd, out);
-      if (!st.ok()) LOG_ERROR(kLog, "spool write failed for attempt " << rec->assignment.attempt << ": " << st.error().message);
+      if (!st.ok())
+        LOG_ERROR(kLog, "spool write failed for attempt " << rec->assignment.attempt << ": " << st.error().message);
       {
         std::lock_guard lock(mu_);
         rec->captured += out.size();
@@ -1308,6 +1320,11 @@ class Agent final {
   }
 
   void Shutdown() {
+    // First word: this node is going away, so the server places nothing more
+    // here (what runs here is run again elsewhere once reported lost).
+    auto told = PostJson("/agents/" + node_id_ + "/report?stopping=1", ToJson(Reports()),
+                         std::chrono::milliseconds(3000));
+    if (!told.ok()) LOG_WARN(kLog, "could not tell the server this agent stops: " << told.error().message);
     // Stop every rank (SIGTERM, then SIGKILL after its grace) and wait for
     // the readers so their exits reach the spool.
     std::vector<AttemptRecord*> running;
@@ -1328,6 +1345,24 @@ class Agent final {
     }
     for (auto* rec : running)
       if (rec->reader.joinable()) rec->reader.join();
+    // Upload what the ranks saved in their grace (their last checkpoint)
+    // before reporting them lost, for a while.
+    {
+      std::unique_lock lock(mu_);
+      collect_now_ = true;
+      final_uploads_until_ = MonoMs() + kShutdownUploadMs;
+      cv_.notify_all();
+      upload_cv_.notify_all();
+      auto uploading = [&] {
+        for (auto* rec : running)
+          if (rec->collector && !rec->finalized) return true;
+        return false;
+      };
+      while (uploading() && MonoMs() < final_uploads_until_) cv_.wait_for(lock, std::chrono::milliseconds(50));
+      final_uploads_until_ = 0;
+      report_pending_ = true;
+    }
+    cv_.notify_all();
     // Give the shipper a moment to deliver the final bytes and exits.
     for (int i = 0; i < 40; ++i) {
       {
@@ -1354,6 +1389,7 @@ class Agent final {
   std::atomic<int64_t> last_contact_ms_{0};
   std::atomic<int64_t> server_node_timeout_ms_{6000};
   std::atomic<net::HttpClient*> sync_client_{nullptr};  // the sync thread's, for Interrupt
+  int64_t final_uploads_until_ = 0;  // guarded by mu_: while stopping, lost attempts upload their last files
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -193,6 +193,9 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       if (!reports.ok()) return respond(reports.error());
       Status st = controller_.ApplyReports(node, *reports, /*full=*/false);
       if (!st.ok()) return respond(st.error());
+      if (auto q = req.query.find("stopping"); q != req.query.end() && q->second == "1")
+        st = controller_.NodeStopping(node);
+      if (!st.ok()) return respond(st.error());
       return respond(Json::object());
     }
     if (p.size() == 5 && p[2] == "attempts" && (p[4] == "points" || p[4] == "artifacts")) {

@@ -204,10 +204,10 @@ Status Controller::AcceptsData(const std::string& node, int64_t attempt_id) cons
   if (a->node != node)
     return Error(ErrorCode::kFailedPrecondition,
                  "attempt " + std::to_string(attempt_id) + " runs on node " + a->node + ", not on " + node);
-  // Fencing (404: the agent drops what it holds for the attempt): once an attempt is declared lost a new one may already run the
+  // Fencing: once an attempt is declared lost a new one may already run the
   // experiment; what the old one still sends (its node came back) must not
   // mix with the new attempt's metrics or checkpoints, which the experiment
-  // shares across attempts.
+  // shares across attempts. (404: the agent drops what it holds for it.)
   if (a->state == AttemptState::kLost)
     return Error(ErrorCode::kNotFound, "attempt " + std::to_string(attempt_id) + " on node " + node +
                                            " was declared lost; its data is refused");
@@ -288,6 +288,7 @@ Result<const Node*> Controller::RegisterNode(const NodeRegistration& reg) {
   n->gpus = reg.gpus;
   n->address = reg.address;
   n->state = NodeState::kReady;
+  draining_.erase(reg.id);  // a new agent
   n->registered_at_ms = clock_.NowMs();
   n->last_seen_ms = clock_.NowMs();
   Seen(reg.id);
@@ -602,6 +603,13 @@ AgentWork Controller::PendingWork(const std::string& node_id, const std::set<int
   return work;
 }
 
+Status Controller::NodeStopping(const std::string& node_id) {
+  if (!MutableNode(node_id)) return Error(ErrorCode::kNotFound, "node " + node_id + " is not registered");
+  if (draining_.insert(node_id).second)
+    LOG_INFO("controller", "node " << node_id << " is stopping: nothing more is placed there");
+  return OkStatus();
+}
+
 void Controller::Tick() {
   int64_t now = clock_.MonotonicMs();
   StoreBatch batch;
@@ -629,7 +637,7 @@ void Controller::Schedule() {
   std::vector<sched::NodeSnapshot> snaps;
   std::map<std::string, size_t> index;
   for (const auto& n : nodes_) {
-    if (n.state != NodeState::kReady) continue;
+    if (n.state != NodeState::kReady || draining_.count(n.id)) continue;
     sched::NodeSnapshot s;
     s.id = n.id;
     s.total = Resources{n.cpus, n.memory_bytes, static_cast<int>(n.gpus.size())};

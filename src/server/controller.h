@@ -82,6 +82,10 @@ class Controller final {
   Status ApplyReports(const std::string& node, const std::vector<AttemptReport>& reports, bool full);
   // What the agent should do, given the attempt ids it reported.
   AgentWork PendingWork(const std::string& node, const std::set<int64_t>& reported) const;
+  // The node's agent is shutting down (a report said so): nothing more is
+  // placed there (a requeued attempt must not go back to it); what it runs
+  // ends as the agent reports it. Until the node registers again.
+  Status NodeStopping(const std::string& node);
   // Records that the agent was heard from (any request it sent).
   void Seen(const std::string& node);
 
@@ -136,6 +140,7 @@ class Controller final {
   static constexpr uint64_t kMaxHeldLine = 64 * 1024;
   std::vector<Node> nodes_;
   std::map<std::string, int64_t> node_seen_mono_;
+  std::set<std::string> draining_;  // nodes whose agent said it stops (memory only)
   int64_t next_attempt_id_ = 1;
   bool reloading_ = false;  // a failed commit reloads; never recursively
 };

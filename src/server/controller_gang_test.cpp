@@ -280,6 +280,23 @@ TEST_F(GangTest, AServerRestartKeepsTheGangAndRelearnsThePortFromReports) {
   EXPECT_EQ(w.master_ports[0].port, 41000);
 }
 
+TEST_F(GangTest, AStoppingNodeGetsNothingNewAndItsLostPartRequeuesElsewhere) {
+  Register("a", {0});
+  Register("b", {0});
+  Register("c", {0});
+  SubmitGang("g", 2, /*gpus=*/1, /*max_restarts=*/1);
+  RunAll("g");
+  auto parts = Parts("g");
+  const Attempt p0 = *parts[0], p1 = *parts[1];
+  ASSERT_TRUE(c().NodeStopping(p1.node).ok());  // its agent is going away: first word
+  Report(p0.node, {Exited(p0.id, 0)});           // the ranks agreed to stop and saved
+  Report(p1.node, {Lost(p1.id, 0, "the agent on this node was stopped")});  // after its last upload
+  ASSERT_EQ(Exp("g").state, ExperimentState::kStarting) << Exp("g").reason;
+  for (const Attempt* p : Parts("g")) EXPECT_NE(p->node, p1.node) << "placed back on the stopping node";
+  Register(p1.node, {0});  // a new agent there: usable again
+  EXPECT_FALSE(c().NodeStopping("no-such-node").ok());
+}
+
 TEST_F(GangTest, ASweepOfGangsPlacesAsManyGangsAsFit) {
   for (const char* n : {"a", "b", "c", "d", "e"}) Register(n, {0});
   SubmitRequest req;
