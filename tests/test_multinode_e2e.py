@@ -134,6 +134,18 @@ def test_ddp_across_two_hosts_agrees_and_each_ranks_log_can_be_read_alone(cluste
     assert sorted(loss["steps"]) == list(range(1, 31)) or sorted(loss["steps"]) == list(range(30)), loss["steps"]
 
 
+def test_ddp_across_three_hosts(cluster):
+    lat = cluster.lat
+    wait_all_ready(cluster)
+    run = lat.run("run", "--nodes", "3", DDP, "--steps", "12").stdout.strip().splitlines()[-1]
+    doc = lat.wait_state(run, ("succeeded", "failed"), timeout=180)
+    log = lat.run("logs", f"{run}/0").stdout
+    assert doc["state"] == "succeeded", log
+    finals = finals_of(log)
+    assert sorted(finals) == [0, 1, 2] and {f[1] for f in finals.values()} == {3}, log
+    assert len({f[2] for f in finals.values()}) == 1 and {f[3] for f in finals.values()} == {12}
+
+
 def test_a_sweep_of_multi_node_experiments_runs_each_as_its_own_gang(cluster):
     lat = cluster.lat
     wait_all_ready(cluster)
