@@ -49,6 +49,8 @@ import subprocess
 import time
 from typing import Optional, Sequence
 
+from harness import pid_alive  # a zombie counts as gone
+
 NETNS_DIR = "/var/run/netns"
 LOCK_FILE = "/run/lattice-netns.lock"
 NAME_RE = re.compile(r"^lt([0-9a-f]+)\.(\d+)[bvh]\d*$")
@@ -93,16 +95,6 @@ def _killpg(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _link_names() -> list[str]:
     out = _ip("-o", "link", "show").stdout
     return [m.group(1) for m in re.finditer(r"^\d+:\s+([^:@\s]+)", out, re.M)]
@@ -125,12 +117,12 @@ def sweep_stale() -> None:
     """Deletes namespaces and links left by NetnsClusters of processes that no longer run."""
     for ns in _netns_names():
         m = NAME_RE.match(ns)
-        if m and not _pid_alive(int(m.group(1), 16)):
+        if m and not pid_alive(int(m.group(1), 16)):
             _kill_netns_pids(ns)
             _ip("netns", "delete", ns, check=False)
     for link in _link_names():
         m = NAME_RE.match(link)
-        if m and not _pid_alive(int(m.group(1), 16)):
+        if m and not pid_alive(int(m.group(1), 16)):
             _ip("link", "delete", link, check=False)
 
 

@@ -163,7 +163,7 @@ def test_cleanup_kills_processes_and_deletes_everything():
         escaped = h2.popen(["setsid", "-f", "sh", "-c", "echo $$; exec sleep 600"], stdout=subprocess.PIPE,
                            text=True)
         runaway = int(escaped.stdout.readline())
-        assert netns._pid_alive(child) and netns._pid_alive(runaway)
+        assert netns.pid_alive(child) and netns.pid_alive(runaway)
     assert stubborn.poll() == -signal.SIGKILL and parent.poll() is not None
     assert wait_gone(child) and wait_gone(runaway)
     links, spaces = ip_state()

@@ -24,6 +24,15 @@ class GangTest : public ControllerTest {
 
   std::vector<const Attempt*> Parts(const std::string& run) { return c().Parts(CurrentId(run)); }
 
+  // Gang "g" (2 nodes of 1 GPU, one restart) running on two of the nodes a, b, c.
+  void RunGangOnTwoOfThreeOneGpuNodes() {
+    Register("a", {0});
+    Register("b", {0});
+    Register("c", {0});
+    SubmitGang("g", 2, /*gpus=*/1, /*max_restarts=*/1);
+    RunAll("g");
+  }
+
   // Takes every part of the run's current gang to running; rank 0 reports `port`.
   void RunAll(const std::string& run, int port = 29500) {
     for (const Attempt* p : Parts(run))
@@ -154,11 +163,7 @@ TEST_F(GangTest, ARankFailingEndsTheGangAtOnceAndAbortsTheOtherParts) {
 }
 
 TEST_F(GangTest, ALostNodeRequeuesTheGangWhichRunsAgainOnTheNodesLeft) {
-  Register("a", {0});
-  Register("b", {0});
-  Register("c", {0});
-  SubmitGang("g", 2, /*gpus=*/1, /*max_restarts=*/1);
-  RunAll("g");
+  RunGangOnTwoOfThreeOneGpuNodes();
   auto parts = Parts("g");
   const int64_t old_head = CurrentId("g");
   const Attempt survivor = *parts[0];
@@ -281,11 +286,7 @@ TEST_F(GangTest, AServerRestartKeepsTheGangAndRelearnsThePortFromReports) {
 }
 
 TEST_F(GangTest, AStoppingNodeGetsNothingNewAndItsLostPartRequeuesElsewhere) {
-  Register("a", {0});
-  Register("b", {0});
-  Register("c", {0});
-  SubmitGang("g", 2, /*gpus=*/1, /*max_restarts=*/1);
-  RunAll("g");
+  RunGangOnTwoOfThreeOneGpuNodes();
   auto parts = Parts("g");
   const Attempt p0 = *parts[0], p1 = *parts[1];
   ASSERT_TRUE(c().NodeStopping(p1.node).ok());  // its agent is going away: first word
