@@ -553,7 +553,7 @@ def test_routes_in_the_server_source_are_in_the_spec():
 # (a) served: the spec's operations, and nothing else
 
 DUMMY = {"run": "no-such-run", "experiment": "0", "sha256": "0" * 64, "node": "no-such-node",
-         "attempt": "999999"}
+         "attempt": "999999", "cluster": "no-such-cluster"}
 # Endpoints that would stream forever without a query that makes them fail.
 DUMMY_QUERY = {"/api/v1/events": {"run": "no-such-run"}}
 
@@ -1363,6 +1363,36 @@ def test_agent_errors(api):
     api.error("PUT", log, 404, params={"node": node, "attempt": 987654}, body=b"x")
     r = api.oversized("PUT", log, {"node": node, "attempt": 1})
     assert r.status == 413
+
+
+def test_clusters(api, tmp_path_factory):
+    clusters = api.call("GET", "/api/v1/clusters", expect=200).json
+    assert clusters["default"] == "local" and [c["name"] for c in clusters["clusters"]] == ["local"]
+    key = tmp_path_factory.mktemp("keys") / "id"
+    key.write_text("not a real key\n")
+    name = uniq("lab")
+    made = api.call("POST", "/api/v1/clusters", expect=201,
+                    json_body={"name": name, "backend": "ssh", "hosts": ["nobody@127.0.0.1:1"],
+                               "identity": str(key), "server_url": "http://127.0.0.1:1"}).json
+    assert made["hosts"] == ["nobody@127.0.0.1:1"] and made["identity"] == str(key) and not made["default"]
+    api.error("POST", "/api/v1/clusters", 409, "name", json_body={"name": name, "backend": "ssh", "hosts": ["h"]})
+    api.error("POST", "/api/v1/clusters", 400, "backend", json_body={"name": "k8s", "backend": "kubernetes"})
+    api.error("POST", "/api/v1/clusters", 400, "partition",
+              json_body={"name": "hpc", "backend": "slurm", "partition": "a b"})
+    api.error("POST", "/api/v1/clusters", 400, "identity",
+              json_body={"name": "lab2", "backend": "ssh", "hosts": ["h"], "identity": "/nonexistent/key"})
+    shown = api.call("GET", "/api/v1/clusters/{cluster}", params={"cluster": name}, expect=200).json
+    assert shown["name"] == name and shown["nodes"] == []
+    api.error("GET", "/api/v1/clusters/{cluster}", 404, params={"cluster": "nosuch"})
+    api.error("POST", "/api/v1/clusters/{cluster}/default", 404, params={"cluster": "nosuch"})
+    assert api.call("POST", "/api/v1/clusters/{cluster}/default", params={"cluster": name},
+                    expect=200).json["default"] is True
+    assert api.call("POST", "/api/v1/clusters/{cluster}/default", params={"cluster": "local"},
+                    expect=200).json["default"] is True
+    api.error("DELETE", "/api/v1/clusters/{cluster}", 409, params={"cluster": "local"})
+    api.error("DELETE", "/api/v1/clusters/{cluster}", 404, params={"cluster": "nosuch"})
+    assert api.call("DELETE", "/api/v1/clusters/{cluster}", params={"cluster": name},
+                    expect=200).json == {"deleted": name}
 
 
 def test_methods_not_allowed(api):

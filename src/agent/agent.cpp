@@ -156,7 +156,12 @@ class Agent final {
     std::thread uploader([this] { UploadLoop(); });
     std::thread syncer([this] { SyncLoop(); });
     // A stop must not wait for the sync long poll to run out.
-    while (!stop_->load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (!stop_->load()) {
+      // A stop of its own is a stop like SIGTERM's: the sync loop, its
+      // backoff and the shipper end on the flag.
+      if (StopsByItself()) stop_->store(true);
+      else std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     if (net::HttpClient* c = sync_client_.load()) c->Interrupt();
     syncer.join();
     Shutdown();
@@ -317,6 +322,35 @@ class Agent final {
     return ParseJson(resp.body, "server response");
   }
 
+  // --idle-exit and --exit-on-stdin-close: polled by Run's wait loop.
+  bool StopsByItself() {
+    if (options_.exit_on_stdin_close) {
+      pollfd p{0, POLLIN, 0};
+      if (::poll(&p, 1, 0) > 0) {
+        char buf[256];
+        ssize_t n = ::read(0, buf, sizeof buf);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
+          LOG_INFO(kLog, "stdin closed: stopping");
+          return true;
+        }
+      }
+    }
+    if (options_.idle_exit_ms > 0) {
+      bool idle;
+      {
+        std::lock_guard lock(mu_);
+        idle = attempts_.empty();
+      }
+      const int64_t now = MonoMs();
+      if (!idle || idle_since_ms_ == 0) idle_since_ms_ = now;
+      if (now - idle_since_ms_ >= options_.idle_exit_ms) {
+        LOG_INFO(kLog, "nothing to run for " << options_.idle_exit_ms / 1000 << " s (--idle-exit): stopping");
+        return true;
+      }
+    }
+    return false;
+  }
+
   bool Register() {
     NodeRegistration reg;
     reg.id = node_id_;
@@ -325,6 +359,8 @@ class Agent final {
     reg.memory_bytes = inventory_.memory_bytes;
     reg.gpus = inventory_.gpus;
     reg.address = options_.address;
+    reg.cluster = options_.cluster;
+    reg.allocation = options_.allocation;
     if (reg.address.empty()) {
       // The address this node uses toward the server is one the other
       // nodes of a cluster can reach it at.
@@ -1388,6 +1424,7 @@ class Agent final {
   // long the server waits before it declares a silent node lost.
   std::atomic<int64_t> last_contact_ms_{0};
   std::atomic<int64_t> server_node_timeout_ms_{6000};
+  int64_t idle_since_ms_ = 0;  // Run's thread only (--idle-exit)
   std::atomic<net::HttpClient*> sync_client_{nullptr};  // the sync thread's, for Interrupt
   int64_t final_uploads_until_ = 0;  // guarded by mu_: while stopping, lost attempts upload their last files
 

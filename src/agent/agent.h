@@ -40,6 +40,17 @@ struct AgentOptions {
   // An exited attempt's exit is reported once its files are uploaded, or
   // after this long.
   int64_t final_upload_timeout_ms = 120'000;
+  // Clusters (model/cluster.h): the cluster this node belongs to (empty:
+  // local) and what started it (e.g. "slurm job 4711"), told at registration.
+  std::string cluster;
+  std::string allocation;
+  // Stop after running nothing for this long (0: never). A Slurm
+  // allocation's agent uses it so the allocation ends when the work does,
+  // even when the server is gone.
+  int64_t idle_exit_ms = 0;
+  // Stop when stdin reaches its end: an agent started over ssh dies with
+  // the connection that supervises it instead of living on unseen.
+  bool exit_on_stdin_close = false;
 };
 
 // Runs until SIGTERM/SIGINT; returns the process exit code.

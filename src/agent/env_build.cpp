@@ -17,6 +17,7 @@
 #include "agent/launcher.h"
 #include "common/fs.h"
 #include "common/redact.h"
+#include "common/subprocess.h"
 #include "common/text.h"
 
 namespace lattice::agent {
@@ -241,12 +242,6 @@ size_t CountRequirements(const std::string& canonical) {
   for (std::string line; std::getline(in, line);)
     if (!line.starts_with("-") || line.starts_with("-e ") || line.starts_with("--editable")) ++n;
   return n;
-}
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string TempBase() {

@@ -85,11 +85,15 @@ Result<Json> ApiClient::Get(const std::string& path) {
   return ParseJson(resp.body, "server response");
 }
 
-Result<Json> ApiClient::Post(const std::string& path, const Json& body) {
+Result<Json> ApiClient::Post(const std::string& path, const Json& body) { return Call("POST", path, body.dump()); }
+
+Result<Json> ApiClient::Delete(const std::string& path) { return Call("DELETE", path, ""); }
+
+Result<Json> ApiClient::Call(const std::string& method, const std::string& path, std::string body) {
   net::ClientRequest req;
-  req.method = "POST";
+  req.method = method;
   req.target = path;
-  req.body = body.dump();
+  req.body = std::move(body);
   LATTICE_ASSIGN_OR_RETURN(net::HttpResponse resp, Send(req));
   if (resp.status / 100 != 2) return ErrorFrom(resp);
   return ParseJson(resp.body, "server response");

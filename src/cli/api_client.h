@@ -33,12 +33,15 @@ class ApiClient final {
 
   Result<Json> Get(const std::string& path);
   Result<Json> Post(const std::string& path, const Json& body);
+  Result<Json> Delete(const std::string& path);
   // Raw access (blobs, logs): path is below /api/v1.
   Result<net::HttpResponse> Send(net::ClientRequest request);
   // Converts a non-2xx answer into an Error carrying the server's message.
   static Error ErrorFrom(const net::HttpResponse& response);
 
  private:
+  Result<Json> Call(const std::string& method, const std::string& path, std::string body);
+
   Connection connection_;
   std::string base_;
   std::unique_ptr<net::HttpClient> http_;

@@ -2,12 +2,14 @@
 #include "cli/cli_app.h"
 
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "agent/agent.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/run_config.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "common/paths.h"
 #include "common/token.h"
 #include "common/units.h"
@@ -123,6 +125,8 @@ int Main(int argc, char** argv) {
   track(run->add_option("--priority", ro.priority, "higher runs are placed first (default 0)")
       ->check(CLI::Range(-1000000, 1000000)), [&](RunOptions& d) { d.priority = ro.priority; });
   track(run->add_flag("--dry-run,--dry_run", ro.dry_run, "print the experiments and totals; start nothing"), [&](RunOptions& d) { d.dry_run = ro.dry_run; });
+  track(run->add_option("--cluster", ro.cluster, "the cluster to run on (default: the server's default, local)"),
+        [&](RunOptions& d) { d.cluster = ro.cluster; });
 
   std::string status_run;
   auto* status = app.add_subcommand("status", "list runs, or show one run's experiments");
@@ -173,6 +177,34 @@ int Main(int argc, char** argv) {
   auto* nodes = app.add_subcommand("nodes", "list the nodes and what they offer");
   nodes->footer("\nExamples:\n  lattice nodes --json\n");
 
+  ClusterOptions co;
+  std::string cluster_name;
+  auto* cluster = app.add_subcommand("cluster", "named pools of nodes: this machine, Slurm, machines over ssh");
+  cluster->require_subcommand(1);
+  auto* cluster_create = cluster->add_subcommand("create", "add a cluster");
+  cluster_create->add_option("NAME", co.name, "its name (lowercase letters, digits, '-')")->required();
+  cluster_create->add_option("--backend", co.backend, "slurm or ssh")->required();
+  cluster_create->add_option("--server-url,--server_url", co.server_url,
+                             "where its nodes reach this server (default: the server's own URL)");
+  cluster_create->add_option("--partition", co.partition, "slurm: sbatch --partition");
+  cluster_create->add_option("--account", co.account, "slurm: sbatch --account");
+  cluster_create->add_option("--qos", co.qos, "slurm: sbatch --qos");
+  cluster_create->add_option("--time", co.time_limit, "slurm: each allocation's time limit, e.g. 4:00:00");
+  cluster_create->add_option("--max-nodes,--max_nodes", co.max_nodes, "slurm: at most N nodes held at once")
+      ->check(CLI::NonNegativeNumber);
+  cluster_create->add_option("--hosts", co.hosts, "ssh: user@host[:port],... ");
+  cluster_create->add_option("--identity", co.identity, "ssh: private key file (on the server's machine)");
+  cluster_create->add_flag("--default", co.make_default, "runs without --cluster go here");
+  cluster_create->footer("\nExamples:\n  lattice cluster create hpc --backend slurm --partition gpu --time 4:00:00\n"
+                         "  lattice cluster create lab --backend ssh --hosts root@gpu1,root@gpu2 --identity ~/.ssh/id_ed25519\n");
+  auto* cluster_list = cluster->add_subcommand("list", "list the clusters");
+  auto* cluster_show = cluster->add_subcommand("show", "one cluster: settings, allocations or hosts, nodes");
+  cluster_show->add_option("NAME", cluster_name, "cluster name")->required();
+  auto* cluster_delete = cluster->add_subcommand("delete", "remove a cluster (and release what it holds)");
+  cluster_delete->add_option("NAME", cluster_name, "cluster name")->required();
+  auto* cluster_default = cluster->add_subcommand("default", "make a cluster the default of runs without --cluster");
+  cluster_default->add_option("NAME", cluster_name, "cluster name")->required();
+
   ServerOptions so;
   std::string node_timeout = "6s";
   auto* server = app.add_subcommand("server", "run the server in the foreground (or: server start|stop)");
@@ -186,7 +218,9 @@ int Main(int argc, char** argv) {
                  "  lattice server start\n  lattice server stop\n");
 
   agent::AgentOptions ao;
-  std::string agent_home, agent_memory, agent_grace, agent_system_interval, agent_upload_timeout;
+  std::string agent_home, agent_memory, agent_grace, agent_system_interval, agent_upload_timeout, agent_idle_exit;
+  std::string agent_token_file;
+  bool agent_token_stdin = false;
   auto* agent_cmd = app.add_subcommand("agent", "run an agent that offers this machine to a server");
   agent_cmd->add_option("--simulate-gpus", ao.inventory.simulate_gpus, "advertise N simulated GPUs")
       ->check(CLI::Range(0, 1024));
@@ -196,6 +230,12 @@ int Main(int argc, char** argv) {
   agent_cmd->add_option("--address", ao.address,
                         "address other nodes reach this one at, for multi-node runs (default: the one used "
                         "toward the server)");
+  agent_cmd->add_option("--cluster", ao.cluster, "the cluster this node belongs to (default: local)");
+  agent_cmd->add_option("--allocation", ao.allocation, "what started this agent, shown with the node");
+  agent_cmd->add_option("--idle-exit", agent_idle_exit, "stop after running nothing for this long, e.g. 60s");
+  agent_cmd->add_flag("--exit-on-stdin-close", ao.exit_on_stdin_close, "stop when stdin reaches its end");
+  agent_cmd->add_option("--token-file", agent_token_file, "read the server's token from this file");
+  agent_cmd->add_flag("--token-stdin", agent_token_stdin, "read the server's token from the first line of stdin");
   agent_cmd->add_option("--agent-home", agent_home, "agent state (default: $LATTICE_HOME/agent)");
   agent_cmd->add_option("--python", ao.default_python, "default Python for .py scripts");
   agent_cmd->add_option("--grace", agent_grace, "default time between SIGTERM and SIGKILL (default 30s)");
@@ -220,9 +260,11 @@ int Main(int argc, char** argv) {
     sub->add_option("--agent-home", eo.agent_home, "the agent's state (default: $LATTICE_HOME/agent)");
   env_cmd->footer("\nExamples:\n  lattice env list\n  lattice env prune --older-than 7d\n");
 
-  for (CLI::App* sub : {run, status, logs, cancel, metrics, artifacts, nodes, server, agent_cmd, env_cmd})
+  for (CLI::App* sub : {run, status, logs, cancel, metrics, artifacts, nodes, server, agent_cmd, env_cmd, cluster})
     add_globals(sub);
-  for (CLI::App* sub : {server_start, server_stop, env_list, env_prune}) sub->fallthrough();
+  for (CLI::App* sub : {server_start, server_stop, env_list, env_prune, cluster_create, cluster_list, cluster_show,
+                        cluster_delete, cluster_default})
+    sub->fallthrough();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -264,6 +306,11 @@ int Main(int argc, char** argv) {
     if (metrics->parsed()) return MetricsCommand(g, mo);
     if (artifacts->parsed()) return ArtifactsCommand(g, aro);
     if (nodes->parsed()) return NodesCommand(g);
+    if (cluster_create->parsed()) return ClusterCreateCommand(g, co);
+    if (cluster_list->parsed()) return ClusterListCommand(g);
+    if (cluster_show->parsed()) return ClusterShowCommand(g, cluster_name);
+    if (cluster_delete->parsed()) return ClusterDeleteCommand(g, cluster_name);
+    if (cluster_default->parsed()) return ClusterDefaultCommand(g, cluster_name);
     if (env_list->parsed()) return EnvListCommand(g, eo);
     if (env_prune->parsed()) return EnvPruneCommand(g, eo);
     if (server->parsed()) {
@@ -284,6 +331,22 @@ int Main(int argc, char** argv) {
         return Fail(Error(ErrorCode::kInvalidArgument, "agent needs --server URL (or LATTICE_SERVER)"));
       ao.home = agent_home.empty() ? g.home / "agent" : std::filesystem::absolute(agent_home);
       ao.token = ReadToken(g.home);
+      if (!agent_token_file.empty()) {
+        auto token = ReadTokenFile(agent_token_file);
+        if (!token.ok()) return Fail(token.error());
+        ao.token = *token;
+      }
+      if (agent_token_stdin) {  // not on the command line, where ps would show it
+        std::string line;
+        if (!std::getline(std::cin, line))
+          return Fail(Error(ErrorCode::kInvalidArgument, "--token-stdin: stdin ended before a token line"));
+        ao.token = TrimBlanks(line);
+      }
+      if (!agent_idle_exit.empty()) {
+        auto ms = ParseDurationMs(agent_idle_exit);
+        if (!ms.ok()) return Fail(ms.error());
+        ao.idle_exit_ms = *ms;
+      }
       if (!agent_memory.empty()) {
         auto bytes = ParseBytes(agent_memory);
         if (!bytes.ok()) return Fail(bytes.error());

@@ -149,6 +149,7 @@ Result<Json> BuildSubmission(const RunOptions& o, const std::string& snapshot, c
   if (!o.python.empty()) body["python"] = o.python;
   if (o.nodes != 1) body["nodes"] = o.nodes;
   if (!o.launcher.empty()) body["launcher"] = o.launcher;
+  if (!o.cluster.empty()) body["cluster"] = o.cluster;
   if (!o.grace.empty()) {
     LATTICE_ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(o.grace));
     body["grace_ms"] = ms;

@@ -46,6 +46,7 @@ struct RunOptions {
   std::string launcher;
   std::string instance_type;  // Grid's form: with it, --gpus is the total and nodes follow  // per-gpu, per-node, torchrun; empty: the default (see RunSpec)
   bool dry_run = false;
+  std::string cluster;  // empty: the server's default
   std::string script;
   std::vector<std::string> args;
   // From a config file's `parameters`: "--name", "expression" pairs that
@@ -79,7 +80,23 @@ struct EnvOptions {
   std::string older_than;  // prune: only those unused this long, e.g. 7d
 };
 
+struct ClusterOptions {
+  std::string name;
+  std::string backend;
+  std::string server_url;
+  std::string partition, account, qos, time_limit;  // slurm
+  int max_nodes = 0;
+  std::string hosts;     // ssh: user@h1,user@h2
+  std::string identity;  // ssh: private key file
+  bool make_default = false;
+};
+
 int RunCommand(const GlobalOptions& g, const RunOptions& o);
+int ClusterCreateCommand(const GlobalOptions& g, const ClusterOptions& o);
+int ClusterListCommand(const GlobalOptions& g);
+int ClusterShowCommand(const GlobalOptions& g, const std::string& name);
+int ClusterDeleteCommand(const GlobalOptions& g, const std::string& name);
+int ClusterDefaultCommand(const GlobalOptions& g, const std::string& name);
 int EnvListCommand(const GlobalOptions& g, const EnvOptions& o);
 int EnvPruneCommand(const GlobalOptions& g, const EnvOptions& o);
 int StatusCommand(const GlobalOptions& g, const std::string& run);

@@ -51,18 +51,12 @@ bool Healthy(const std::string& url, const std::string& token) {
   return r.ok() && r->status == 200;
 }
 
-std::string SelfExe() {
-  std::error_code ec;
-  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("lattice") : p.string();
-}
-
 // Starts argv detached (own session, reparented to init), output to log.
 Status SpawnDetached(const std::vector<std::string>& args, const std::filesystem::path& log) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::string exe = SelfExe();
+  std::string exe = fs::SelfExe();
   int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) return ErrnoError("cannot open " + log.string(), errno);
   pid_t pid = fork();

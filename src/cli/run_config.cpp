@@ -134,6 +134,7 @@ Result<RunOptions> ParseRunConfig(const std::string& text, const std::filesystem
     else if (key == "priority") st = r.Scalar(v, key, &o.priority, "a whole number");
     else if (key == "nodes") st = r.Scalar(v, key, &o.nodes, "a whole number of nodes");
     else if (key == "launcher") st = r.Scalar(v, key, &o.launcher, "per-gpu, per-node or torchrun");
+    else if (key == "cluster") st = r.Scalar(v, key, &o.cluster, "a cluster name");
     else if (key == "instance_type") st = r.Scalar(v, key, &o.instance_type, "a name like 8_v100_32gb");
     else if (key == "max_restarts") st = r.Scalar(v, key, &o.max_restarts, "a whole number");
     else if (key == "grace") st = r.Scalar(v, key, &o.grace, "a duration like 30s");

@@ -101,4 +101,10 @@ Result<uint64_t> AppendToFd(int fd, std::string_view data) {
   return static_cast<uint64_t>(end);
 }
 
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("lattice") : p.string();
+}
+
 }  // namespace lattice::fs

@@ -20,4 +20,7 @@ Status RemoveAll(const std::filesystem::path& path);
 Result<uint64_t> AppendToFd(int fd, std::string_view data);
 Status WriteAll(int fd, std::string_view data);
 
+// This program's path (/proc/self/exe); "lattice" if it cannot be read.
+std::string SelfExe();
+
 }  // namespace lattice::fs

@@ -37,4 +37,11 @@ std::string ReadToken(const std::filesystem::path& home) {
   return existing.ok() ? Trim(*existing) : std::string();
 }
 
+Result<std::string> ReadTokenFile(const std::filesystem::path& path) {
+  LATTICE_ASSIGN_OR_RETURN(std::string text, fs::ReadFile(path));
+  std::string token = Trim(text.substr(0, text.find('\n')));
+  if (token.empty()) return Error(ErrorCode::kInvalidArgument, "the token file " + path.string() + " is empty");
+  return token;
+}
+
 }  // namespace lattice

@@ -1,9 +1,11 @@
 #include "model/agent_protocol.h"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 
 #include "model/codec.h"
+#include "model/names.h"
 
 namespace lattice {
 namespace {
@@ -45,8 +47,15 @@ Json ToJson(const NodeRegistration& r) {
   Json gpus = Json::array();
   for (const auto& g : r.gpus) gpus.push_back(ToJson(g));
   return Json{{"id", r.id}, {"hostname", r.hostname}, {"cpus", r.cpus},
-              {"memory_bytes", r.memory_bytes}, {"gpus", gpus}, {"address", r.address}};
+              {"memory_bytes", r.memory_bytes}, {"gpus", gpus}, {"address", r.address},
+              {"cluster", r.cluster}, {"allocation", r.allocation}};
 }
+
+namespace {
+bool HasControl(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+}  // namespace
 
 Result<NodeRegistration> ParseNodeRegistration(const Json& j) {
   NodeRegistration r;
@@ -56,6 +65,8 @@ Result<NodeRegistration> ParseNodeRegistration(const Json& j) {
   rd.Optional("cpus", &r.cpus);
   rd.Optional("memory_bytes", &r.memory_bytes);
   rd.Optional("address", &r.address);
+  rd.Optional("cluster", &r.cluster);
+  rd.Optional("allocation", &r.allocation);
   if (const Json* g = rd.OptionalArray("gpus")) {
     Status st = ParseGpus(*g, "gpus", &r.gpus);
     if (!st.ok()) rd.Fail(st.error());
@@ -65,6 +76,10 @@ Result<NodeRegistration> ParseNodeRegistration(const Json& j) {
     return Error(ErrorCode::kInvalidArgument, "field 'id' must be 1-128 characters without '/', '?', '#' or spaces", "id");
   if (r.address.size() > 255 || r.address.find_first_of(" /?#\0") != std::string::npos)
     return Error(ErrorCode::kInvalidArgument, "field 'address' must be a host name or IP address", "address");
+  if (!r.cluster.empty()) LATTICE_RETURN_IF_ERROR(ValidateName("cluster", r.cluster, "cluster"));
+  if (r.allocation.size() > 255 || HasControl(r.allocation))
+    return Error(ErrorCode::kInvalidArgument, "field 'allocation' must be at most 255 printable characters",
+                 "allocation");
   if (!(r.cpus > 0)) return Error(ErrorCode::kInvalidArgument, "field 'cpus' must be positive", "cpus");
   return r;
 }

@@ -20,6 +20,8 @@ struct NodeRegistration {
   uint64_t memory_bytes = 0;
   std::vector<Gpu> gpus;
   std::string address;  // where other nodes reach this one (a gang's MASTER_ADDR)
+  std::string cluster;     // empty: local
+  std::string allocation;  // what started this agent, e.g. "slurm job 4711_3"; empty: by hand
 };
 
 enum class ReportedState { kRunning, kExited, kLost };

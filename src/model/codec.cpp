@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "common/redact.h"
+#include "model/names.h"
 
 namespace lattice {
 
@@ -35,6 +36,9 @@ Json ToJson(const Node& n) {
               {"memory_bytes", n.memory_bytes},
               {"gpus", gpus},
               {"address", n.address},
+              {"cluster", n.cluster},
+              {"allocation", n.allocation},
+              {"reason", n.reason},
               {"state", ToString(n.state)},
               {"registered_at", IsoTime(n.registered_at_ms)},
               {"last_seen", IsoTime(n.last_seen_ms)}};
@@ -97,6 +101,7 @@ Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attemp
               {"resources", ToJson(run.spec.resources)},
               {"nodes", run.spec.nodes},
               {"launcher", EffectiveLauncher(run.spec)},
+              {"cluster", run.spec.cluster},
               {"env_names", env_names},
               {"python", run.spec.python},
               {"max_restarts", run.spec.max_restarts},
@@ -150,6 +155,7 @@ Status ParseSpecFields(JsonReader& r, RunSpec* spec) {
   r.Optional("max_parallel", &spec->max_parallel);
   r.Optional("nodes", &spec->nodes);
   r.Optional("launcher", &spec->launcher);
+  r.Optional("cluster", &spec->cluster);
   if (const Json* res = r.OptionalObject("resources")) {
     Status st = ParseResources(*res, r.FieldPath("resources"), &spec->resources);
     if (!st.ok()) r.Fail(st.error());
@@ -229,6 +235,7 @@ Result<SubmitRequest> ParseSubmitRequest(const Json& body) {
     return Error(ErrorCode::kInvalidArgument, "field 'max_parallel' must be 0 (no limit) or more", "max_parallel");
   if (s.nodes < 1 || s.nodes > 1024)
     return Error(ErrorCode::kInvalidArgument, "field 'nodes' must be between 1 and 1024", "nodes");
+  if (!s.cluster.empty()) LATTICE_RETURN_IF_ERROR(ValidateName("cluster", s.cluster, "cluster"));
   if (!IsValidLauncher(s.launcher))
     return Error(ErrorCode::kInvalidArgument,
                  "field 'launcher' must be per-gpu, per-node or torchrun, not '" + s.launcher + "'", "launcher");
@@ -256,7 +263,7 @@ Json SpecToJson(const RunSpec& s) {
               {"max_restarts", s.max_restarts}, {"grace_ms", s.grace_ms},
               {"priority", s.priority}, {"max_parallel", s.max_parallel},
               {"sweep", SweepToJson(s.sweep)}, {"environment", EnvironmentToJson(s.environment)},
-              {"nodes", s.nodes}, {"launcher", s.launcher}};
+              {"nodes", s.nodes}, {"launcher", s.launcher}, {"cluster", s.cluster}};
 }
 
 Json EnvironmentToJson(const EnvironmentSpec& e) {

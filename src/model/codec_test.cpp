@@ -276,7 +276,7 @@ TEST(RunToJson, ExactKeySet_NoSurprises) {
   EXPECT_EQ(Keys(j), (std::set<std::string>{"name", "state", "description", "created_at", "script", "args",
                                             "snapshot", "resources", "env_names", "python", "max_restarts",
                                             "grace_ms", "priority", "max_parallel", "sweep", "environment",
-                                            "experiments", "nodes", "launcher"}));
+                                            "experiments", "nodes", "launcher", "cluster"}));
   EXPECT_EQ(Keys(j["experiments"][0]),
             (std::set<std::string>{"id", "state", "args", "exit_code", "attempts", "restarts", "node", "reason",
                                    "started_at", "ended_at", "gpus", "params"}));

@@ -15,12 +15,14 @@ const char* const kNouns[] = {
     "turtle", "walrus", "wombat", "yak", "zebra"};
 }  // namespace
 
-Status ValidateRunName(const std::string& name) {
+Status ValidateRunName(const std::string& name) { return ValidateName("run", name, "name"); }
+
+Status ValidateName(const std::string& kind, const std::string& name, const std::string& field) {
   auto bad = [&](const std::string& why) {
     return Error(ErrorCode::kInvalidArgument,
-                 "invalid run name '" + name + "': " + why +
+                 "invalid " + kind + " name '" + name + "': " + why +
                      " (use lowercase letters, digits and '-', starting with a letter, at most 63 characters)",
-                 "name");
+                 field);
   };
   if (name.empty()) return bad("it is empty");
   if (name.size() > 63) return bad("it is " + std::to_string(name.size()) + " characters long");

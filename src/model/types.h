@@ -85,6 +85,9 @@ struct RunSpec {
   // Empty: "per-node" on one node (the script is run once, as `python` would),
   // "per-gpu" on several.
   std::string launcher;
+  // The cluster whose nodes run it (model/cluster.h); empty: the server's
+  // default cluster, filled in at submit.
+  std::string cluster;
 };
 
 // The launcher a spec resolves to, and how many processes it starts per node.
@@ -174,6 +177,13 @@ struct Node {
   uint64_t memory_bytes = 0;
   std::vector<Gpu> gpus;
   std::string address;  // where other nodes reach it (MASTER_ADDR); from its agent
+  std::string cluster = "local";  // the cluster it belongs to (its agent's --cluster)
+  // What holds the node in its cluster's backend, e.g. "slurm job 4711_3"
+  // or "ssh root@gpu1"; empty for agents started by hand.
+  std::string allocation;
+  // Why a lost node is down (e.g. "ssh: connect to host gpu1 port 22:
+  // Connection refused"), shown with it; empty while ready.
+  std::string reason;
   NodeState state = NodeState::kReady;
   int64_t registered_at_ms = 0;
   int64_t last_seen_ms = 0;  // wall clock, for display

@@ -38,12 +38,14 @@ struct ApiService::Waiter {
 };
 
 ApiService::ApiService(Controller& controller, Store& store, BlobStore& blobs, metrics::MetricsStore& metrics,
-                       net::EventLoop& loop, const Clock& clock, ApiOptions options)
+                       net::EventLoop& loop, const Clock& clock, ApiOptions options,
+                       std::function<Json(const std::string&)> cluster_status)
     : controller_(controller),
       blobs_(blobs),
       blob_api_(blobs),
       metrics_api_(controller, metrics),
       artifact_api_(controller, store, blobs, clock),
+      cluster_api_(controller, std::move(cluster_status)),
       loop_(loop),
       clock_(clock),
       options_(std::move(options)),
@@ -170,6 +172,7 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
     return respond(Json{{"nodes", nodes}});
   }
   if (p.size() >= 1 && p[0] == "blobs") return blob_api_.Handle(p, req, *ex);
+  if (p.size() >= 1 && p.size() <= 3 && p[0] == "clusters") return cluster_api_.Handle(p, req, *ex, options_.max_json_bytes);
   if (p.size() >= 2 && p[0] == "agents") {
     if (p.size() == 2 && p[1] == "register") {
       if (m != "POST") return not_allowed();

@@ -4,6 +4,7 @@
 // Loop thread only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -16,6 +17,7 @@
 #include "server/artifact_api.h"
 #include "server/blob_api.h"
 #include "server/blob_store.h"
+#include "server/cluster_api.h"
 #include "server/controller.h"
 #include "server/metrics_api.h"
 
@@ -31,8 +33,10 @@ struct ApiOptions {
 
 class ApiService final {
  public:
+  // cluster_status: the backend's view of a cluster, for GET /clusters/{name} (may be empty).
   ApiService(Controller& controller, Store& store, BlobStore& blobs, metrics::MetricsStore& metrics,
-             net::EventLoop& loop, const Clock& clock, ApiOptions options);
+             net::EventLoop& loop, const Clock& clock, ApiOptions options,
+             std::function<Json(const std::string&)> cluster_status = nullptr);
   ~ApiService();
 
   void Handle(net::HttpRequest request, std::shared_ptr<net::Exchange> exchange);
@@ -74,6 +78,7 @@ class ApiService final {
   BlobApi blob_api_;
   MetricsApi metrics_api_;
   ArtifactApi artifact_api_;
+  ClusterApi cluster_api_;
   net::EventLoop& loop_;
   const Clock& clock_;
   const ApiOptions options_;

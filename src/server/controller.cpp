@@ -39,6 +39,7 @@ Status Controller::Load() {
     attempts_[a.id] = std::move(a);
   }
   nodes_ = std::move(data.nodes);
+  LoadClusters(std::move(data.clusters));
   // After a restart every node gets a full timeout to reconnect.
   for (const auto& n : nodes_) node_seen_mono_[n.id] = clock_.MonotonicMs();
   Schedule();
@@ -79,13 +80,22 @@ Result<const Run*> Controller::Submit(SubmitRequest request, std::mt19937_64& rn
     if (runs_by_name_.count(request.name))
       return Error(ErrorCode::kAlreadyExists, "a run named '" + request.name + "' already exists", "name");
   }
-  std::vector<sched::NodeSnapshot> totals;
-  for (const auto& n : nodes_) {
-    if (n.state != NodeState::kReady) continue;
-    totals.push_back({n.id, Resources{n.cpus, n.memory_bytes, static_cast<int>(n.gpus.size())}, 0, 0, {}});
+  if (request.spec.cluster.empty()) request.spec.cluster = default_cluster_;
+  const Cluster* cluster = FindCluster(request.spec.cluster);
+  if (!cluster)
+    return Error(ErrorCode::kNotFound, "cluster '" + request.spec.cluster + "' does not exist; clusters: " +
+                                           ClusterNames() + " (lattice cluster create adds one)", "cluster");
+  // A Slurm cluster's nodes are made to measure, so only the others have
+  // nodes to compare the ask with.
+  if (cluster->backend != "slurm") {
+    std::vector<sched::NodeSnapshot> totals;
+    for (const auto& n : nodes_) {
+      if (n.state != NodeState::kReady || n.cluster != cluster->name) continue;
+      totals.push_back({n.id, Resources{n.cpus, n.memory_bytes, static_cast<int>(n.gpus.size())}, 0, 0, {}});
+    }
+    if (auto why = sched::Infeasible(totals, request.spec.resources, request.spec.nodes))
+      return Error(ErrorCode::kFailedPrecondition, "this run can never start: it " + *why, "resources");
   }
-  if (auto why = sched::Infeasible(totals, request.spec.resources, request.spec.nodes))
-    return Error(ErrorCode::kFailedPrecondition, "this run can never start: it " + *why, "resources");
 
   auto run = std::make_unique<Run>();
   run->name = request.name;
@@ -276,6 +286,10 @@ void Controller::Seen(const std::string& node) {
 }
 
 Result<const Node*> Controller::RegisterNode(const NodeRegistration& reg) {
+  const std::string& cluster = reg.cluster.empty() ? kLocalCluster : reg.cluster;
+  if (!clusters_.count(cluster))
+    return Error(ErrorCode::kFailedPrecondition,
+                 "cluster '" + cluster + "' does not exist (lattice cluster list shows those that do)", "cluster");
   Node* n = MutableNode(reg.id);
   if (!n) {
     nodes_.push_back(Node{});
@@ -287,6 +301,9 @@ Result<const Node*> Controller::RegisterNode(const NodeRegistration& reg) {
   n->memory_bytes = reg.memory_bytes;
   n->gpus = reg.gpus;
   n->address = reg.address;
+  n->cluster = reg.cluster.empty() ? kLocalCluster : reg.cluster;
+  n->allocation = reg.allocation;
+  n->reason.clear();
   n->state = NodeState::kReady;
   draining_.erase(reg.id);  // a new agent
   n->registered_at_ms = clock_.NowMs();
@@ -326,21 +343,32 @@ void Controller::FinishExperiment(Run& run, Experiment& e, const Attempt& a, Sto
 
 void Controller::LoseAttempt(Attempt& a, const std::string& why, StoreBatch& batch) {
   if (IsTerminal(a.state)) return;
+  const bool ran = a.state != AttemptState::kStarting;
   a.state = AttemptState::kLost;
   a.ended_at_ms = clock_.NowMs();
   batch.attempts.push_back(a);
   if (a.IsGangPart()) return GangPartEnded(a, why, batch);
-  EndAndMaybeRetry(a, why, batch);
+  EndAndMaybeRetry(a, why, batch, ran);
 }
 
 // The attempt ended abnormally (lost, or a gang that broke): the experiment
 // runs again while --max-restarts allows, else it fails with the cause.
-void Controller::EndAndMaybeRetry(Attempt& a, const std::string& why, StoreBatch& batch) {
+void Controller::EndAndMaybeRetry(Attempt& a, const std::string& why, StoreBatch& batch, bool ran) {
   auto [run, e] = Locate(a);
   if (!run || e->current_attempt != a.id || IsTerminal(e->state)) return;
+  // An attempt lost before its command ran (its node went away while it was
+  // fetching code or building the environment) did none of the user's work.
+  // Elastic clusters lose nodes that way routinely (an allocation ending),
+  // so it is queued again without using a restart, but only a few times, so
+  // that a node that always loses it cannot keep it going for ever.
+  constexpr int kFreeRetries = 3;
+  const bool free_retry = !ran && a.state == AttemptState::kLost && e->attempts - e->restarts <= kFreeRetries;
   if (e->cancel_requested) {
     e->state = ExperimentState::kCancelled;
     e->reason = "cancelled (" + why + ")";
+  } else if (free_retry) {
+    e->state = ExperimentState::kQueued;
+    e->reason = "requeued: " + why + " (before it started; no restart used)";
   } else if (e->restarts < run->spec.max_restarts) {
     ++e->restarts;
     e->state = ExperimentState::kQueued;
@@ -390,13 +418,14 @@ void Controller::GangPartEnded(Attempt& part, const std::string& why, StoreBatch
   }
   const bool broke = part.state == AttemptState::kLost || part.state == AttemptState::kFailed;
   if (!cancelling && broke) {
+    const bool ran = head->state == AttemptState::kRunning;  // every rank had started
     head->state = part.state;
     head->exit_code = part.exit_code;
     head->ended_at_ms = clock_.NowMs();
     batch.attempts.push_back(*head);
     LOG_WARN("controller", "gang attempt " << head->id << " of " << head->run << "/" << head->experiment
                                            << " ends: " << why);
-    EndAndMaybeRetry(*head, why, batch);
+    EndAndMaybeRetry(*head, why, batch, ran);
     return;
   }
   if (!all_ended) return;
@@ -618,52 +647,79 @@ void Controller::Tick() {
     auto it = node_seen_mono_.find(n.id);
     int64_t seen = it == node_seen_mono_.end() ? 0 : it->second;
     if (now - seen < options_.node_timeout_ms) continue;
-    n.state = NodeState::kLost;
     n.last_seen_ms = clock_.NowMs() - (now - seen);
-    batch.nodes.push_back(n);
-    LOG_WARN("controller", "node " << n.id << " lost: no heartbeat for " << (now - seen) << " ms");
-    for (int64_t id : ActiveIds()) {
-      Attempt& a = attempts_[id];
-      if (!a.IsGangHead() && a.node == n.id) LoseAttempt(a, "node " + n.id + " stopped responding", batch);
-    }
+    MarkNodeLost(n, "no word from its agent for " + std::to_string((now - seen) / 1000) + " s", batch);
   }
   if (batch.empty()) return;
   (void)Commit(batch);
   Schedule();
 }
 
+void Controller::MarkNodeLost(Node& n, const std::string& why, StoreBatch& batch) {
+  if (n.state != NodeState::kReady) return;
+  n.state = NodeState::kLost;
+  n.reason = why;
+  batch.nodes.push_back(n);
+  LOG_WARN("controller", "node " << n.id << " lost: " << why);
+  for (int64_t id : ActiveIds()) {
+    Attempt& a = attempts_[id];
+    if (!a.IsGangHead() && a.node == n.id) LoseAttempt(a, "node " + n.id + " stopped responding", batch);
+  }
+}
+
 void Controller::Schedule() {
-  // Free resources per ready node = offer minus active attempts.
-  std::vector<sched::NodeSnapshot> snaps;
-  std::map<std::string, size_t> index;
+  // Free resources per ready node = offer minus active attempts, per cluster:
+  // a run only ever goes to nodes of its cluster.
+  std::map<std::string, std::vector<sched::NodeSnapshot>> snaps;
+  std::map<std::string, sched::NodeSnapshot*> by_id;
   for (const auto& n : nodes_) {
-    if (n.state != NodeState::kReady || draining_.count(n.id)) continue;
+    if (n.state != NodeState::kReady || draining_.count(n.id) || !clusters_.count(n.cluster)) continue;
     sched::NodeSnapshot s;
     s.id = n.id;
     s.total = Resources{n.cpus, n.memory_bytes, static_cast<int>(n.gpus.size())};
     s.free_cpus = n.cpus;
     s.free_memory = n.memory_bytes;
     for (const auto& g : n.gpus) s.free_gpus.push_back(g.index);
-    index[n.id] = snaps.size();
-    snaps.push_back(std::move(s));
+    snaps[n.cluster].push_back(std::move(s));
   }
+  for (auto& [cluster, list] : snaps)
+    for (auto& s : list) by_id[s.id] = &s;
   for (int64_t id : ActiveIds()) {
     const Attempt& a = attempts_.at(id);
     if (a.IsGangHead()) continue;  // its parts hold the resources
-    auto it = index.find(a.node);
+    auto it = by_id.find(a.node);
     auto run = runs_by_name_.find(a.run);
-    if (it == index.end() || run == runs_by_name_.end()) continue;
-    auto& s = snaps[it->second];
+    if (it == by_id.end() || run == runs_by_name_.end()) continue;
+    auto& s = *it->second;
     const Resources& r = run->second->spec.resources;
     s.free_cpus -= r.cpus;
     s.free_memory -= std::min(s.free_memory, r.memory_bytes);
     for (int g : a.gpu_indices) std::erase(s.free_gpus, g);
   }
+  std::set<std::string> queued_on;
+  for (const auto& run : runs_)
+    for (const auto& e : run->experiments)
+      if (e.state == ExperimentState::kQueued) {
+        queued_on.insert(ClusterOf(run->spec));
+        break;
+      }
+  StoreBatch batch;
+  std::set<std::string> woken, changed;
+  for (const auto& cluster : queued_on) ScheduleCluster(cluster, std::move(snaps[cluster]), batch, woken, changed);
+  (void)Commit(batch);
+  for (const auto& r : changed) Changed(r);
+  for (const auto& n : woken)
+    if (listener_.node_has_work) listener_.node_has_work(n);
+}
+
+void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::NodeSnapshot> snaps,
+                                 StoreBatch& batch, std::set<std::string>& woken, std::set<std::string>& changed) {
   // One queue per run with queued experiments; the scheduler orders runs by
   // priority, then dominant resource fairness, and applies max_parallel.
   std::vector<sched::RunQueue> runs;
   std::vector<std::pair<Run*, Experiment*>> keys;
   for (auto& run : runs_) {
+    if (ClusterOf(run->spec) != cluster) continue;
     sched::RunQueue q;
     for (auto& e : run->experiments) {
       if (e.state == ExperimentState::kStarting || e.state == ExperimentState::kRunning) ++q.active;
@@ -680,8 +736,6 @@ void Controller::Schedule() {
   }
   if (runs.empty()) return;
   sched::Decision d = sched::Place(std::move(snaps), runs);
-  StoreBatch batch;
-  std::set<std::string> woken, changed;
   for (const auto& p : d.placed) {
     auto [run, e] = keys[p.key];
     Attempt a;
@@ -731,6 +785,8 @@ void Controller::Schedule() {
     auto [run, e] = keys[key];
     // Keep saying why a requeued experiment is queued again.
     std::string why = why_waiting;
+    auto note = waiting_notes_.find({cluster, ShapeKey(run->spec.resources, run->spec.nodes)});
+    if (note != waiting_notes_.end() && why.find("max_parallel") == std::string::npos) why = note->second;
     if (e->restarts > 0 && e->reason.rfind("requeued", 0) == 0) why += "; " + e->reason;
     else if (e->restarts > 0 && e->reason.find("; requeued") != std::string::npos)
       why += e->reason.substr(e->reason.find("; requeued"));
@@ -738,10 +794,6 @@ void Controller::Schedule() {
     e->reason = why;
     changed.insert(run->name);  // the reason is shown, not stored
   }
-  (void)Commit(batch);
-  for (const auto& r : changed) Changed(r);
-  for (const auto& n : woken)
-    if (listener_.node_has_work) listener_.node_has_work(n);
 }
 
 }  // namespace lattice

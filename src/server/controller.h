@@ -21,8 +21,11 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "model/agent_protocol.h"
+#include "cluster/demand.h"
+#include "model/cluster.h"
 #include "model/codec.h"
 #include "model/types.h"
+#include "sched/placement.h"
 #include "server/log_store.h"
 #include "store/store.h"
 
@@ -32,6 +35,12 @@ struct ControllerOptions {
   // An agent not heard from for this long is lost; its attempts too.
   int64_t node_timeout_ms = 6000;
 };
+
+// The cluster a run goes to (runs from before clusters existed: local).
+inline const std::string& ClusterOf(const RunSpec& spec) {
+  static const std::string local = kLocalCluster;
+  return spec.cluster.empty() ? local : spec.cluster;
+}
 
 struct ControllerListener {
   std::function<void(const std::string& node)> node_has_work;  // wake its long poll
@@ -89,6 +98,24 @@ class Controller final {
   // Records that the agent was heard from (any request it sent).
   void Seen(const std::string& node);
 
+  // --- clusters (controller_clusters.cpp) --------------------------------------
+  // Every cluster, `local` always among them, by name.
+  const std::map<std::string, Cluster>& Clusters() const { return clusters_; }
+  const Cluster* FindCluster(const std::string& name) const;
+  const std::string& DefaultCluster() const;
+  Result<const Cluster*> CreateCluster(Cluster cluster);
+  // Refused while a run on it has experiments that have not ended.
+  Status DeleteCluster(const std::string& name);
+  Status SetDefaultCluster(const std::string& name);
+  ClusterDemand Demand(const std::string& cluster) const;
+  // What the cluster's queued experiments of a shape wait for, said by its
+  // backend ("waiting for Slurm job 42: Priority"); shown instead of the
+  // scheduler's words while set. An empty note clears it.
+  void SetWaitingNote(const std::string& cluster, const std::string& shape_key, const std::string& note);
+  // A backend saw a node's agent go away: the node is down with this reason
+  // at once (no heartbeat timeout) and its attempts are lost.
+  Status NodeDown(const std::string& node, const std::string& why);
+
   // --- reconciler ------------------------------------------------------------
   // Marks silent nodes lost and their attempts lost. Call about once a second.
   void Tick();
@@ -109,7 +136,11 @@ class Controller final {
   // Sets exp/attempt to their end states (attempt already terminal).
   void FinishExperiment(Run& run, Experiment& e, const Attempt& a, StoreBatch& batch);
   void LoseAttempt(Attempt& a, const std::string& why, StoreBatch& batch);
-  void EndAndMaybeRetry(Attempt& a, const std::string& why, StoreBatch& batch);
+  // ran=false: the attempt never got to run its command (lost while
+  // starting), so requeuing it does not use up a restart (a few times).
+  void EndAndMaybeRetry(Attempt& a, const std::string& why, StoreBatch& batch, bool ran = true);
+  // Marks a ready node lost with `why` and loses what runs there.
+  void MarkNodeLost(Node& n, const std::string& why, StoreBatch& batch);
   void GangPartEnded(Attempt& part, const std::string& why, StoreBatch& batch);
   std::string GangCause(const Attempt& part, const std::optional<int>& exit_code) const;
   std::pair<int, int> RankRange(const Attempt& part) const;  // first and last global rank
@@ -118,6 +149,11 @@ class Controller final {
   // An unstarted attempt that must not start (cancelled, or its gang ended).
   bool StopsBeforeStart(const Attempt& a) const;
   void Schedule();
+  void LoadClusters(std::vector<Cluster> stored);
+  std::string ClusterNames() const;  // "local, slurm1"
+  // One cluster's scheduling pass; `nodes` holds its ready nodes only.
+  void ScheduleCluster(const std::string& cluster, std::vector<sched::NodeSnapshot> snaps,
+                       StoreBatch& batch, std::set<std::string>& woken, std::set<std::string>& changed);
 
   Store& store_;
   LogStore& logs_;
@@ -141,6 +177,10 @@ class Controller final {
   std::vector<Node> nodes_;
   std::map<std::string, int64_t> node_seen_mono_;
   std::set<std::string> draining_;  // nodes whose agent said it stops (memory only)
+  std::map<std::string, Cluster> clusters_;
+  std::string default_cluster_ = kLocalCluster;
+  // (cluster, shape key) -> what its queued experiments wait for (memory only).
+  std::map<std::pair<std::string, std::string>, std::string> waiting_notes_;
   int64_t next_attempt_id_ = 1;
   bool reloading_ = false;  // a failed commit reloads; never recursively
 };

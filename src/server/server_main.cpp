@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <functional>
 
 #include "common/clock.h"
 #include "common/fs.h"
@@ -13,6 +15,7 @@
 #include "net/http_server.h"
 #include "server/api_service.h"
 #include "server/blob_store.h"
+#include "server/cluster_manager.h"
 #include "server/controller.h"
 #include "server/log_store.h"
 #include "store/store.h"
@@ -22,13 +25,23 @@ namespace {
 constexpr const char* kLog = "server";
 
 // Re-arms itself: the reconciler's heartbeat check.
-void ScheduleTick(net::EventLoop& loop, Controller& controller, std::unique_ptr<net::TimerHandle>* handle) {
+void ScheduleTick(net::EventLoop& loop, Controller& controller, ClusterManager& clusters,
+                  std::unique_ptr<net::TimerHandle>* handle) {
   // Often enough that a silent node is declared lost within a quarter second
   // of its timeout (a gang waits on it); a tick only compares timestamps.
-  *handle = loop.RunAfter(std::chrono::milliseconds(250), [&loop, &controller, handle] {
+  *handle = loop.RunAfter(std::chrono::milliseconds(250), [&loop, &controller, &clusters, handle] {
     controller.Tick();
-    ScheduleTick(loop, controller, handle);
+    clusters.Sync();
+    ScheduleTick(loop, controller, clusters, handle);
   });
+}
+
+// Tells this server's Slurm jobs from those of another server on the same
+// cluster: a short hash of its state directory.
+std::string InstanceId(const std::filesystem::path& home) {
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(std::hash<std::string>{}(home.string()) & 0xffffffffu));
+  return hex;
 }
 }  // namespace
 
@@ -60,9 +73,13 @@ int RunServer(const ServerOptions& options) {
 
   SystemClock clock;
   ApiService* api_ptr = nullptr;
+  ClusterManager* clusters_ptr = nullptr;
   ControllerListener listener{
       [&api_ptr](const std::string& node) { if (api_ptr) api_ptr->NodeHasWork(node); },
-      [&api_ptr](const std::string& run) { if (api_ptr) api_ptr->RunChanged(run); },
+      [&api_ptr, &clusters_ptr](const std::string& run) {
+        if (api_ptr) api_ptr->RunChanged(run);
+        if (clusters_ptr) clusters_ptr->Poke();  // a queue changed: backends may need nodes
+      },
       [&api_ptr](const std::string& run) { if (api_ptr) api_ptr->LogsArrived(run); }};
   Controller controller(**store, logs, clock, ControllerOptions{options.node_timeout_ms}, listener);
   Status loaded = controller.Load();
@@ -97,16 +114,25 @@ int RunServer(const ServerOptions& options) {
   }
   if (!server.ok()) server = net::StartHttpServer(http, handler);
   if (!server.ok()) return fail(server.error());
-  ApiOptions api_options;
-  if (need_token) api_options.required_token = *token;
-  api = std::make_unique<ApiService>(controller, **store, blobs, metrics, (*server)->Loop(), clock, api_options);
-  api_ptr = api.get();
-
   uint16_t port = (*server)->BoundPort();
   (void)fs::WriteFileAtomic(server_dir / "port", std::to_string(port) + "\n", 0600);
   std::string host = options.address == "0.0.0.0" ? "127.0.0.1" : options.address;
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   std::string url = "http://" + host + ":" + std::to_string(port);
+
+  ClusterEnvironment cluster_env;
+  cluster_env.lattice_binary = fs::SelfExe();
+  cluster_env.server_url = url;
+  cluster_env.token_file = (options.home / "token").string();
+  cluster_env.state_root = (options.home / "clusters").string();
+  cluster_env.instance = InstanceId(options.home);
+  auto clusters = std::make_unique<ClusterManager>(controller, (*server)->Loop(), clock, cluster_env);
+  clusters_ptr = clusters.get();
+  ApiOptions api_options;
+  if (need_token) api_options.required_token = *token;
+  api = std::make_unique<ApiService>(controller, **store, blobs, metrics, (*server)->Loop(), clock, api_options,
+                                     [&clusters](const std::string& name) { return clusters->StatusOf(name); });
+  api_ptr = api.get();
   Json info{{"url", url}, {"pid", getpid()}, {"address", options.address}, {"port", port},
             {"token_required", need_token}};
   Status wrote = fs::WriteFileAtomic(options.home / "server.json", info.dump() + "\n", 0600);
@@ -115,7 +141,7 @@ int RunServer(const ServerOptions& options) {
                                  << options.home.string());
 
   std::unique_ptr<net::TimerHandle> tick;
-  (*server)->Loop().Post([&] { ScheduleTick((*server)->Loop(), controller, &tick); });
+  (*server)->Loop().Post([&] { ScheduleTick((*server)->Loop(), controller, *clusters, &tick); });
 
   running = server->get();
   if (stop_requested) (*server)->Stop();  // a signal came while starting
@@ -123,6 +149,8 @@ int RunServer(const ServerOptions& options) {
   running = nullptr;
   tick.reset();
   api_ptr = nullptr;
+  clusters_ptr = nullptr;
+  clusters.reset();  // stops the backends' threads
   // Only remove server.json if it still describes this process.
   auto current = fs::ReadFile(options.home / "server.json");
   if (current.ok() && current->find("\"pid\":" + std::to_string(getpid())) != std::string::npos)

@@ -86,6 +86,18 @@ ALTER TABLE attempts ADD COLUMN gang BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE attempts ADD COLUMN node_rank INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN address TEXT NOT NULL DEFAULT '';
 )SQL"},
+      {"clusters", R"SQL(
+CREATE TABLE clusters (
+  name TEXT PRIMARY KEY,
+  backend TEXT NOT NULL,
+  settings TEXT NOT NULL,
+  is_default INTEGER NOT NULL,
+  created_at_ms BIGINT NOT NULL
+);
+ALTER TABLE nodes ADD COLUMN cluster TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE nodes ADD COLUMN allocation TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+)SQL"},
   };
   return kMigrations;
 }

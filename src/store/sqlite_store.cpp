@@ -169,8 +169,8 @@ class SqliteStore final : public Store {
     }
     {
       Statement s(db_,
-                  "SELECT id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms, address "
-                  "FROM nodes ORDER BY id");
+                  "SELECT id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms, address, "
+                  "cluster, allocation, reason FROM nodes ORDER BY id");
       if (!s.ok()) return SqlError("loading nodes");
       while (sqlite3_step(s.get()) == SQLITE_ROW) {
         Node n;
@@ -184,7 +184,21 @@ class SqliteStore final : public Store {
         n.registered_at_ms = s.Int(6);
         n.last_seen_ms = s.Int(7);
         n.address = s.Text(8);
+        n.cluster = s.Text(9);
+        n.allocation = s.Text(10);
+        n.reason = s.Text(11);
         data.nodes.push_back(std::move(n));
+      }
+    }
+    {
+      Statement s(db_, "SELECT name, settings, is_default, created_at_ms FROM clusters ORDER BY name");
+      if (!s.ok()) return SqlError("loading clusters");
+      while (sqlite3_step(s.get()) == SQLITE_ROW) {
+        LATTICE_ASSIGN_OR_RETURN(Json settings, ParseJson(s.Text(1), "stored settings of cluster " + s.Text(0)));
+        LATTICE_ASSIGN_OR_RETURN(Cluster c, ParseCluster(settings));
+        c.is_default = s.Int(2) != 0;
+        c.created_at_ms = s.Int(3);
+        data.clusters.push_back(std::move(c));
       }
     }
     return data;
@@ -331,11 +345,19 @@ class SqliteStore final : public Store {
           "started_at_ms=excluded.started_at_ms, ended_at_ms=excluded.ended_at_ms, "
           "final_log_bytes=excluded.final_log_bytes");
       node_stmt_ = std::make_unique<Statement>(db_,
-          "INSERT INTO nodes(id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms, address) "
-          "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET hostname=excluded.hostname, address=excluded.address, "
+          "INSERT INTO nodes(id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms, address, "
+          "cluster, allocation, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+          "hostname=excluded.hostname, address=excluded.address, "
           "cpus=excluded.cpus, memory_bytes=excluded.memory_bytes, gpus=excluded.gpus, state=excluded.state, "
-          "registered_at_ms=excluded.registered_at_ms, last_seen_ms=excluded.last_seen_ms");
-      if (!run_stmt_->ok() || !exp_stmt_->ok() || !attempt_stmt_->ok() || !node_stmt_->ok())
+          "registered_at_ms=excluded.registered_at_ms, last_seen_ms=excluded.last_seen_ms, cluster=excluded.cluster, "
+          "allocation=excluded.allocation, reason=excluded.reason");
+      cluster_stmt_ = std::make_unique<Statement>(db_,
+          "INSERT INTO clusters(name, backend, settings, is_default, created_at_ms) VALUES (?,?,?,?,?) "
+          "ON CONFLICT(name) DO UPDATE SET backend=excluded.backend, settings=excluded.settings, "
+          "is_default=excluded.is_default");
+      cluster_delete_stmt_ = std::make_unique<Statement>(db_, "DELETE FROM clusters WHERE name = ?");
+      if (!run_stmt_->ok() || !exp_stmt_->ok() || !attempt_stmt_->ok() || !node_stmt_->ok() || !cluster_stmt_->ok() ||
+          !cluster_delete_stmt_->ok())
         return SqlError("preparing statements");
     }
     for (const Run& run : batch.runs) {
@@ -382,7 +404,26 @@ class SqliteStore final : public Store {
       s.Bind(7, n.registered_at_ms);
       s.Bind(8, n.last_seen_ms);
       s.Bind(9, n.address);
+      s.Bind(10, n.cluster);
+      s.Bind(11, n.allocation);
+      s.Bind(12, n.reason);
       LATTICE_RETURN_IF_ERROR(Step(s, "writing node " + n.id));
+    }
+    for (const Cluster& c : batch.clusters) {
+      Statement& s = *cluster_stmt_;
+      s.Reset();
+      s.Bind(1, c.name);
+      s.Bind(2, c.backend);
+      s.Bind(3, ToJson(c).dump());
+      s.Bind(4, static_cast<int64_t>(c.is_default ? 1 : 0));
+      s.Bind(5, c.created_at_ms);
+      LATTICE_RETURN_IF_ERROR(Step(s, "writing cluster " + c.name));
+    }
+    for (const std::string& name : batch.deleted_clusters) {
+      Statement& s = *cluster_delete_stmt_;
+      s.Reset();
+      s.Bind(1, name);
+      LATTICE_RETURN_IF_ERROR(Step(s, "deleting cluster " + name));
     }
     return OkStatus();
   }
@@ -449,7 +490,7 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* db_;
-  std::unique_ptr<Statement> run_stmt_, exp_stmt_, attempt_stmt_, node_stmt_;
+  std::unique_ptr<Statement> run_stmt_, exp_stmt_, attempt_stmt_, node_stmt_, cluster_stmt_, cluster_delete_stmt_;
   std::unique_ptr<Statement> artifact_insert_, artifact_max_, checkpoint_insert_;
 };
 

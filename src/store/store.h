@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/cluster.h"
 #include "model/types.h"
 
 namespace lattice {
@@ -17,6 +18,7 @@ struct StoreData {
   std::vector<Run> runs;  // with experiments, in creation order
   std::vector<Attempt> attempts;
   std::vector<Node> nodes;
+  std::vector<Cluster> clusters;  // by name
 };
 
 // Everything one state change writes; committed in one transaction.
@@ -25,7 +27,12 @@ struct StoreBatch {
   std::vector<std::pair<std::string, Experiment>> experiments;  // (run, exp) upserts
   std::vector<Attempt> attempts;
   std::vector<Node> nodes;
-  bool empty() const { return runs.empty() && experiments.empty() && attempts.empty() && nodes.empty(); }
+  std::vector<Cluster> clusters;  // upserts
+  std::vector<std::string> deleted_clusters;
+  bool empty() const {
+    return runs.empty() && experiments.empty() && attempts.empty() && nodes.empty() && clusters.empty() &&
+           deleted_clusters.empty();
+  }
 };
 
 class Store {
