@@ -16,6 +16,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   python3 python3-venv python3-pip python3-setuptools python3-wheel python3-torch python3-sklearn
   wrk procps iproute2 curl
+  slurm-wlm munge openssh-server openssh-client
 )
 
 missing=()
