@@ -1409,6 +1409,11 @@ class Agent final {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    // Last word: the node is gone now, not after the server's node timeout
+    // (an ended Slurm allocation should not look ready for seconds).
+    auto gone = PostJson("/agents/" + node_id_ + "/report?stopped=1", ToJson(Reports()),
+                         std::chrono::milliseconds(2000));
+    if (!gone.ok()) LOG_WARN(kLog, "could not tell the server this agent stopped: " << gone.error().message);
     std::lock_guard lock(mu_);
     for (auto& [id, rec] : attempts_)
       if (rec->reader.joinable()) rec->reader.join();

@@ -198,6 +198,8 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       if (!st.ok()) return respond(st.error());
       if (auto q = req.query.find("stopping"); q != req.query.end() && q->second == "1")
         st = controller_.NodeStopping(node);
+      if (auto q = req.query.find("stopped"); st.ok() && q != req.query.end() && q->second == "1")
+        st = controller_.NodeDown(node, "its agent stopped");
       if (!st.ok()) return respond(st.error());
       return respond(Json::object());
     }
