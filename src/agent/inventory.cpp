@@ -3,8 +3,10 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "agent/nvml.h"
@@ -66,9 +68,28 @@ Inventory DetectInventory(const InventoryOptions& options) {
       inv.gpus.push_back(Gpu{i, "Simulated GPU", 80ULL << 30});
     inv.gpu_source = "simulated";
   } else {
-    inv.gpus = DetectNvmlGpus(&inv.gpu_source);
+    inv.gpus = VisibleGpus(DetectNvmlGpus(&inv.gpu_source), std::getenv("CUDA_VISIBLE_DEVICES"));
   }
   return inv;
+}
+
+std::vector<Gpu> VisibleGpus(std::vector<Gpu> all, const char* cuda_visible_devices) {
+  if (!cuda_visible_devices) return all;
+  std::set<int> visible;
+  std::string list = cuda_visible_devices;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty() && item.find_first_not_of("0123456789") == std::string::npos && item.size() < 6)
+      visible.insert(std::stoi(item));
+    else if (!item.empty())
+      return all;  // UUIDs or MIG names: cannot be matched to NVML indices here, offer what NVML sees
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  std::erase_if(all, [&](const Gpu& g) { return !visible.count(g.index); });
+  return all;
 }
 
 }  // namespace lattice::agent

@@ -26,6 +26,12 @@ struct InventoryOptions {
 
 Inventory DetectInventory(const InventoryOptions& options);
 
+// The GPUs a process may use when its environment has CUDA_VISIBLE_DEVICES
+// (nullptr: unset): a Slurm allocation's agent offers only the GPUs Slurm
+// gave the job. Indices that are not listed are dropped; an empty value
+// leaves none. Entries that are not indices (GPU UUIDs) keep all GPUs.
+std::vector<Gpu> VisibleGpus(std::vector<Gpu> all, const char* cuda_visible_devices);
+
 // NVML discovery; empty with a reason in *why when unavailable.
 std::vector<Gpu> DetectNvmlGpus(std::string* why);
 
