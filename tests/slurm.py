@@ -51,6 +51,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Mapping, NamedTuple, Optional, Sequence, Union
@@ -244,8 +245,12 @@ class SlurmCluster:
             raise ValueError("SlurmCluster needs a started NetnsCluster with at least one host")
         self.cluster = cluster
         self.workdir = Path(workdir).resolve()
+        self._short_dir: Optional[Path] = None
         if len(str(self.workdir)) > MAX_WORKDIR_LEN:
-            raise ValueError(f"workdir {self.workdir} is too long for Slurm's unix sockets (> {MAX_WORKDIR_LEN})")
+            # Slurm's unix socket paths must stay short (pytest-xdist's temporary
+            # directories are long): work in a short directory of our own.
+            self._short_dir = Path(tempfile.mkdtemp(prefix="lslurm-", dir="/tmp"))
+            self.workdir = self._short_dir
         self.conf_path = self.workdir / "slurm.conf"
         self.nodes = [f"n{h.index + 1}" for h in cluster.hosts]
         self.cpus = cpus
@@ -561,6 +566,8 @@ class SlurmCluster:
         left = _kill_all(self._step_pids(), self.grace)
         _stop(self._ctld, self.grace)
         _live.discard(self)
+        if self._short_dir is not None:
+            shutil.rmtree(self._short_dir, ignore_errors=True)
         if left:
             raise RuntimeError(f"SlurmCluster cleanup: processes {left} survived SIGKILL")
 
