@@ -366,11 +366,12 @@ class SlurmCluster:
         """
         full_env = self.env(**(env or {}))
         argv = [str(a) for a in argv]
+        # From the work directory: a job without --output writes slurm-<id>.out where it was submitted.
         if node is not None:
-            r = self.host(node).run(argv, timeout=timeout, env=full_env)
+            r = self.host(node).run(argv, timeout=timeout, env=full_env, cwd=self.workdir)
         else:
             r = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=timeout,
-                               stdin=subprocess.DEVNULL)
+                               stdin=subprocess.DEVNULL, cwd=self.workdir)
         if check and r.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.strip()}")
         return r
