@@ -234,7 +234,9 @@ Status SshBackend::Spawn(Host& h, const std::vector<std::string>& argv, const st
   posix_spawn_file_actions_adddup2(&actions, log, 2);
   // Nothing else of the server's reaches ssh: another host's stdin pipe
   // held open by this child would keep that agent from ever seeing EOF.
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+#endif
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setpgroup(&attr, 0);  // its own group: killed as one, spared the terminal's Ctrl-C
@@ -365,7 +367,7 @@ BackendReport SshBackend::Step(const BackendInput& in) {
     if (h.pid <= 0 && h.phase == Host::Phase::kIdle && in.now_ms >= h.retry_at_ms) Start(h, in, report);
     const bool listed = ready.count(h.node) > 0;
     if (h.phase == Host::Phase::kAgent && listed && !h.registered)
-      h.registered = OutputSince(h.log_path, h.log_offset).find(kRegisteredLine + h.node) != std::string::npos ||
+      h.registered = OutputSince(h.log_path, h.log_offset).find(kRegisteredLine + h.node + " ") != std::string::npos ||
                      in.now_ms - h.started_ms >= kReadyTrustMs;
     const bool was_ready = h.ready;
     h.ready = h.phase == Host::Phase::kAgent && h.registered && listed;

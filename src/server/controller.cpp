@@ -458,8 +458,11 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
   if (!node) return Error(ErrorCode::kNotFound, "node " + node_id + " is not registered; register first");
   Seen(node_id);
   StoreBatch batch;
-  if (node->state == NodeState::kLost) {
+  // A lost node whose agent speaks again is back, unless its cluster was
+  // deleted meanwhile (its agent's last reports are still welcome).
+  if (node->state == NodeState::kLost && clusters_.count(node->cluster)) {
     node->state = NodeState::kReady;
+    node->reason.clear();
     node->last_seen_ms = clock_.NowMs();
     batch.nodes.push_back(*node);
     LOG_INFO("controller", "node " << node_id << " is back");
