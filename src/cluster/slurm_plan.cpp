@@ -1,6 +1,7 @@
 #include "cluster/slurm_plan.h"
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 
 namespace lattice {
@@ -18,6 +19,16 @@ std::string Describe(const std::vector<const SlurmTask*>& tasks) {
   std::string ids = tasks.front()->id;
   if (tasks.size() > 1) ids += " and " + std::to_string(tasks.size() - 1) + " more";
   return ids;
+}
+
+// The node count of a shape key ("2x{cpus=...}", see ShapeKey), for tasks of a
+// shape no queued experiment has any more; 1 if the key is not of that form
+// (squeue's comment field is anyone's to set) or past a run's 1024 nodes.
+int NodesOfKey(const std::string& key) {
+  int n = 0;
+  const char* end = key.data() + key.size();
+  auto [p, ec] = std::from_chars(key.data(), end, n);
+  return ec == std::errc() && n > 0 && n <= 1024 && p != end && *p == 'x' ? n : 1;
 }
 
 }  // namespace
@@ -57,7 +68,7 @@ SlurmPlan PlanSlurm(const SlurmPlanInput& in) {
     const SlurmTask& t = *v.task;
     if (!t.Pending() && !t.Running()) continue;
     auto per = nodes_per_shape.find(t.shape);
-    held_nodes += per == nodes_per_shape.end() ? 1 : per->second;
+    held_nodes += per == nodes_per_shape.end() ? NodesOfKey(t.shape) : per->second;
     if (t.Pending()) pending[t.shape].push_back(&v);
     else if (v.registered == 0) starting[t.shape].push_back(&v);
     else if (!v.busy && !v.stopping) idle[t.shape].push_back(&v);

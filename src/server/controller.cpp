@@ -790,8 +790,9 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
     std::string why = why_waiting;
     auto note = waiting_notes_.find({cluster, ShapeKey(run->spec.resources, run->spec.nodes)});
     if (note != waiting_notes_.end() && why.find("max_parallel") == std::string::npos) why = note->second;
-    if (e->restarts > 0 && e->reason.rfind("requeued", 0) == 0) why += "; " + e->reason;
-    else if (e->restarts > 0 && e->reason.find("; requeued") != std::string::npos)
+    // (attempts, not restarts: a requeue before the attempt started uses none)
+    if (e->attempts > 0 && e->reason.rfind("requeued", 0) == 0) why += "; " + e->reason;
+    else if (e->attempts > 0 && e->reason.find("; requeued") != std::string::npos)
       why += e->reason.substr(e->reason.find("; requeued"));
     if (e->reason == why) continue;
     e->reason = why;

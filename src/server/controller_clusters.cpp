@@ -40,8 +40,10 @@ Result<const Cluster*> Controller::CreateCluster(Cluster cluster) {
   cluster.created_at_ms = clock_.NowMs();
   StoreBatch batch;
   if (cluster.is_default) {
+    // `local` too: once stored as the default (SetDefaultCluster, or its
+    // default deleted), it would otherwise still be the default after a reload.
     for (auto& [name, c] : clusters_)
-      if (c.is_default && name != kLocalCluster) batch.clusters.push_back(Cluster(c)), batch.clusters.back().is_default = false;
+      if (c.is_default) batch.clusters.push_back(Cluster(c)), batch.clusters.back().is_default = false;
   }
   batch.clusters.push_back(cluster);
   LATTICE_RETURN_IF_ERROR(store_.Commit(batch));

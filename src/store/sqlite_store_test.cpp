@@ -556,5 +556,100 @@ TEST_F(SqliteStoreTest, LatestCheckpoint_IsTheNewestRegistrationsFilesOnly) {
   EXPECT_EQ((*latest)[1].path, "step2/optim.pt");
 }
 
+// --- clusters ---------------------------------------------------------------------
+
+TEST_F(SqliteStoreTest, ClustersAndNodeClusterFields_SurviveReopenAndDeletedClustersAreRemoved) {
+  Cluster hpc;
+  hpc.name = "hpc";
+  hpc.backend = "slurm";
+  hpc.server_url = "http://head:8080";
+  hpc.partition = "gpu";
+  hpc.account = "proj";
+  hpc.qos = "high";
+  hpc.time_limit = "1-00:00:00";
+  hpc.max_nodes = 12;
+  hpc.is_default = true;
+  hpc.created_at_ms = 1'700'000'000'123;
+  Cluster lab;
+  lab.name = "lab";
+  lab.backend = "ssh";
+  lab.hosts = {SshHost{"root", "gpu1", 22}, SshHost{"", "gpu2", 2222}};
+  lab.identity = "/etc/lattice/id_ed25519";
+  lab.created_at_ms = 5;
+  Node n;
+  n.id = "n1-7";
+  n.hostname = "n1";
+  n.cluster = "hpc";
+  n.allocation = "slurm job 7";
+  n.reason = "Slurm job 7 ended (TIMEOUT)";
+  n.state = NodeState::kLost;
+  Node plain;
+  plain.id = "mine";
+  plain.hostname = "mine";
+  StoreBatch batch;
+  batch.clusters = {lab, hpc};
+  batch.nodes = {n, plain};
+  CommitOk(batch);
+  Open();
+  StoreData d = LoadOk();
+
+  ASSERT_EQ(d.clusters.size(), 2u);
+  const Cluster& h = d.clusters[0];  // by name
+  EXPECT_EQ(h.name, "hpc");
+  EXPECT_EQ(h.backend, "slurm");
+  EXPECT_EQ(h.server_url, "http://head:8080");
+  EXPECT_EQ(h.partition, "gpu");
+  EXPECT_EQ(h.account, "proj");
+  EXPECT_EQ(h.qos, "high");
+  EXPECT_EQ(h.time_limit, "1-00:00:00");
+  EXPECT_EQ(h.max_nodes, 12);
+  EXPECT_TRUE(h.is_default);
+  EXPECT_EQ(h.created_at_ms, 1'700'000'000'123);
+  const Cluster& l = d.clusters[1];
+  EXPECT_EQ(l.name, "lab");
+  EXPECT_EQ(l.backend, "ssh");
+  ASSERT_EQ(l.hosts.size(), 2u);
+  EXPECT_EQ(l.hosts[0].user, "root");
+  EXPECT_EQ(l.hosts[0].host, "gpu1");
+  EXPECT_EQ(l.hosts[1].user, "");
+  EXPECT_EQ(l.hosts[1].port, 2222);
+  EXPECT_EQ(l.identity, "/etc/lattice/id_ed25519");
+  EXPECT_FALSE(l.is_default);
+  EXPECT_EQ(l.created_at_ms, 5);
+
+  ASSERT_EQ(d.nodes.size(), 2u);
+  const Node& m = d.nodes[1];  // by id: "mine" < "n1-7"
+  EXPECT_EQ(m.id, "n1-7");
+  EXPECT_EQ(m.cluster, "hpc");
+  EXPECT_EQ(m.allocation, "slurm job 7");
+  EXPECT_EQ(m.reason, "Slurm job 7 ended (TIMEOUT)");
+  EXPECT_EQ(d.nodes[0].cluster, "local");
+  EXPECT_EQ(d.nodes[0].allocation, "");
+  EXPECT_EQ(d.nodes[0].reason, "");
+
+  // Upserts change settings and the default but keep the creation time.
+  hpc.is_default = false;
+  hpc.max_nodes = 3;
+  hpc.created_at_ms = 99;
+  n.state = NodeState::kReady;
+  n.reason.clear();
+  n.allocation = "slurm job 8";
+  StoreBatch update;
+  update.clusters = {hpc};
+  update.nodes = {n};
+  update.deleted_clusters = {"lab", "never-existed"};
+  CommitOk(update);
+  Open();
+  d = LoadOk();
+  ASSERT_EQ(d.clusters.size(), 1u);
+  EXPECT_EQ(d.clusters[0].name, "hpc");
+  EXPECT_FALSE(d.clusters[0].is_default);
+  EXPECT_EQ(d.clusters[0].max_nodes, 3);
+  EXPECT_EQ(d.clusters[0].created_at_ms, 1'700'000'000'123);
+  EXPECT_EQ(d.nodes[1].allocation, "slurm job 8");
+  EXPECT_EQ(d.nodes[1].reason, "");
+  EXPECT_EQ(d.nodes[1].state, NodeState::kReady);
+}
+
 }  // namespace
 }  // namespace lattice
