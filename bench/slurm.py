@@ -210,6 +210,7 @@ def testbed(work, binary):
     """A started Testbed; on leaving (also on an error or a signal) the server stops, every Slurm job is
     cancelled, the Slurm daemons and job steps are killed and the namespaces removed."""
     stack = contextlib.ExitStack()
+    on_term, before_term = None, None
     try:
         net = stack.enter_context(NetnsCluster(2))
         slurm_dir = work / "slurm"
@@ -222,6 +223,18 @@ def testbed(work, binary):
             raise BenchError(f"Slurm did not start: {e}") from None
         bed = Testbed(net, slurm, work, binary)
         stack.callback(bed.stop)  # first: the server, then Slurm, then the namespaces
+        # On SIGTERM tests/slurm.py stops Slurm at once, then passes it on (to benchlib: SystemExit, and
+        # the clean-up below). Stop the server before that, while Slurm still answers its squeue (else
+        # its last backend pass waits ~10 s for slurmctld).
+        before_term = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            bed.stop()
+            if callable(before_term):
+                before_term(signum, frame)
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, on_term)
         bed.start()
         yield bed
     finally:
@@ -231,7 +244,7 @@ def testbed(work, binary):
             stack.close()
         finally:
             for s, h in saved.items():
-                signal.signal(s, h)
+                signal.signal(s, before_term if h is on_term and on_term is not None else h)
 
 
 # -- 1. submit to first output -------------------------------------------------------------------

@@ -1,5 +1,8 @@
 #include "cluster/slurm_backend.h"
 
+#include <filesystem>
+#include <set>
+
 #include "cluster/slurm_plan.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -60,6 +63,11 @@ BackendReport SlurmBackend::Step(const BackendInput& in) {
     return std::none_of(in.demand.nodes.begin(), in.demand.nodes.end(), [&](const auto& n) { return n.id == kv.first; });
   });
 
+  if (in.now_ms - last_cleanup_ms_ > 60'000) {
+    last_cleanup_ms_ = in.now_ms;
+    RemoveEndedPilotHomes(in.demand);
+  }
+
   SlurmPlanInput plan_in;
   plan_in.demand = &in.demand;
   plan_in.tasks = *tasks;
@@ -106,6 +114,28 @@ BackendReport SlurmBackend::Step(const BackendInput& in) {
                                {"shape", t.shape}, {"nodes", t.nodes}});
   report.status = Json{{"allocations", allocations}, {"job_name", paths_.job_name}};
   return report;
+}
+
+void SlurmBackend::RemoveEndedPilotHomes(const ClusterDemand& demand) {
+  // A pilot's home is "<node>-<job id>" (its agent's node id): its attempts'
+  // workspaces. Once its job is gone from squeue and its node from the
+  // server, nothing reads it again. Generous age: a job that just ended may
+  // still be uploading through a slow server.
+  std::set<std::string> alive;
+  for (const auto& t : last_tasks_) alive.insert(t.job_id);
+  for (const auto& n : demand.nodes) alive.insert(n.id.substr(n.id.rfind('-') + 1));
+  std::error_code ec;
+  const auto cutoff = std::filesystem::file_time_type::clock::now() - std::chrono::minutes(10);
+  for (const auto& entry : std::filesystem::directory_iterator(paths_.state_dir + "/agents", ec)) {
+    const std::string name = entry.path().filename().string();
+    const size_t dash = name.rfind('-');
+    if (dash == std::string::npos || entry.is_symlink(ec) || !entry.is_directory(ec)) continue;
+    const std::string job = name.substr(dash + 1);
+    if (job.empty() || job.find_first_not_of("0123456789") != std::string::npos || alive.count(job)) continue;
+    if (std::filesystem::last_write_time(entry.path(), ec) > cutoff || ec) continue;
+    std::filesystem::remove_all(entry.path(), ec);  // symlinks to the node's caches go, not what they point to
+    if (!ec) LOG_INFO(kLog, "removed the home of ended pilot " << name);
+  }
 }
 
 void SlurmBackend::Shutdown(bool deleted) {

@@ -23,7 +23,11 @@ class SlurmBackend final : public ClusterBackend {
   // what it printed, verbatim.
   Result<std::string> Slurm(const std::vector<std::string>& argv, std::string* failure);
 
+  // Deletes the agent homes of pilots whose jobs ended long ago.
+  void RemoveEndedPilotHomes(const ClusterDemand& demand);
+
   PilotPaths paths_;
+  int64_t last_cleanup_ms_ = 0;
   std::map<std::string, int64_t> idle_since_;       // node -> monotonic ms
   std::map<std::string, int64_t> retry_after_;      // shape -> no sbatch before (monotonic ms)
   std::map<std::string, std::string> submit_error_;  // shape -> the last sbatch failure

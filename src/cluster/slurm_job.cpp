@@ -40,10 +40,18 @@ std::string PilotScript(const Cluster& cluster, const DemandShape& shape, const 
     << "# A Lattice pilot for cluster " << cluster.name << ", shape " << shape.key << ":\n"
     << "# an agent on each node dials back to the server and runs its experiments;\n"
     << "# it stops when there is nothing left for it (or when Slurm ends the job).\n"
+    // Each pilot has its own agent home (two pilots on one node must not
+    // take each other's attempts for ones a dead agent left), with the
+    // code and environment caches of the node shared through symlinks.
     << "lattice_agent() {\n"
+    << "  node=" << ShellQuote(paths.state_dir + "/agents") << "/\"${SLURMD_NODENAME}\"\n"
+    << "  home=\"${node}-${SLURM_JOB_ID}\"\n"
+    << "  mkdir -p \"${node}/cache\" \"${node}/envs\" \"${home}\"\n"
+    << "  ln -sfn \"${node}/cache\" \"${home}/cache\"\n"
+    << "  ln -sfn \"${node}/envs\" \"${home}/envs\"\n"
     << "  exec " << ShellJoin(agent) << " \\\n"
     << "    --allocation \"slurm job ${SLURM_JOB_ID}\" --node-id \"${SLURMD_NODENAME}-${SLURM_JOB_ID}\" \\\n"
-    << "    --agent-home " << ShellQuote(paths.state_dir + "/agents") << "/\"${SLURMD_NODENAME}\"\n"
+    << "    --agent-home \"${home}\"\n"
     << "}\n"
     // Several nodes: one agent per node through a job step. One node: the
     // batch shell itself becomes the agent, which saves a step launch.

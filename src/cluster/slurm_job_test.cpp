@@ -65,7 +65,8 @@ TEST(PilotScript, StartsTheAgentWithTheTokenFileAndTheClusterNeverATokenItself) 
   EXPECT_THAT(s, Not(HasSubstr("LATTICE_TOKEN")));
   EXPECT_THAT(s, HasSubstr("--allocation \"slurm job ${SLURM_JOB_ID}\""));
   EXPECT_THAT(s, HasSubstr("--node-id \"${SLURMD_NODENAME}-${SLURM_JOB_ID}\""));
-  EXPECT_THAT(s, HasSubstr("--agent-home /shared/lattice/hpc/agents/\"${SLURMD_NODENAME}\""));
+  EXPECT_THAT(s, HasSubstr("node=/shared/lattice/hpc/agents/\"${SLURMD_NODENAME}\""));
+  EXPECT_THAT(s, HasSubstr("--agent-home \"${home}\""));
 }
 
 TEST(PilotScript, FractionalCpus_RoundUpAndZeroBecomesOne) {
@@ -94,7 +95,7 @@ TEST(PilotScript, PathsWithSpacesOrQuotes_AreShellQuoted) {
   p.token_file = "/shared/my token";
   const std::string s = PilotScript(SlurmCluster(), Shape(1, 0, 0), p);
   EXPECT_THAT(s, HasSubstr("--token-file '/shared/my token'"));
-  EXPECT_THAT(s, HasSubstr("--agent-home '/shared/my state'\\''s dir/agents'/\"${SLURMD_NODENAME}\""));
+  EXPECT_THAT(s, HasSubstr("node='/shared/my state'\\''s dir/agents'/\"${SLURMD_NODENAME}\""));
 }
 
 // Runs the pilot script with bash as Slurm would (a fake lattice binary
@@ -140,7 +141,9 @@ class PilotScriptRun : public ::testing::Test {
     return args;
   }
 
-  std::string Home(const std::string& node) { return (dir_ / "state dir" / "agents" / node).string(); }
+  // Each pilot's own home; the node's caches are shared through symlinks in it.
+  std::string Home(const std::string& node) { return (dir_ / "state dir" / "agents" / (node + "-7")).string(); }
+  std::string SharedCache(const std::string& node) { return (dir_ / "state dir" / "agents" / node / "cache").string(); }
 
   TempDir dir_;
 };
@@ -151,6 +154,8 @@ TEST_F(PilotScriptRun, OneNode_TheBatchShellBecomesTheAgentWithNodeIdAllocationA
                                 "--cluster", "hpc", "--cpus", "2", "--idle-exit", "90000ms", "--memory",
                                 std::to_string(3ull << 30), "--allocation", "slurm job 7", "--node-id", "n1-7",
                                 "--agent-home", Home("n1")));
+  std::error_code ec;
+  EXPECT_EQ(std::filesystem::read_symlink(Home("n1") + "/cache", ec).string(), SharedCache("n1"));
 }
 
 TEST_F(PilotScriptRun, SeveralNodes_EachNodeRunsTheAgentThroughSrunWithItsOwnNodeId) {

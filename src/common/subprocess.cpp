@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -98,6 +99,23 @@ Result<CommandResult> RunCommand(const CommandSpec& spec) {
   out.CloseEnd(1);
   err.CloseEnd(1);
   for (int fd : {in.fd[1], out.fd[0], err.fd[0]}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+  // A command that exits without reading all of its stdin must not kill
+  // this process with SIGPIPE: block it on this thread while writing, and
+  // take any that came before unblocking (the write then fails with EPIPE).
+  sigset_t pipe_only, old_mask;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+  struct RestoreMask {
+    sigset_t pipe, old;
+    ~RestoreMask() {
+      timespec zero{0, 0};
+      while (sigtimedwait(&pipe, nullptr, &zero) == SIGPIPE) {
+      }
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+  } restore{pipe_only, old_mask};
 
   CommandResult result;
   size_t written = 0;

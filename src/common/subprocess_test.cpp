@@ -111,6 +111,22 @@ TEST(RunCommand, LargeStdin_IsInterleavedWithReadingItsOutput) {
   EXPECT_TRUE(r.out == spec.stdin_data);
 }
 
+TEST(RunCommand, StdinTheCommandNeverReads_DoesNotKillTheCallerWithSigpipe) {
+  // The default disposition of SIGPIPE ends the process; gtest would see a crash.
+  struct sigaction dfl {}, old {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &dfl, &old);
+  CommandSpec spec;
+  spec.argv = {"true"};
+  spec.stdin_data.assign(4 << 20, 'x');
+  for (int i = 0; i < 3; ++i) {
+    auto r = RunCommand(spec);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->exit_code, 0);
+  }
+  sigaction(SIGPIPE, &old, nullptr);
+}
+
 TEST(RunCommand, NoStdinData_TheCommandSeesEndOfFile) {
   CommandSpec spec;
   spec.argv = {"wc", "-c"};

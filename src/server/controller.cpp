@@ -651,14 +651,15 @@ void Controller::Tick() {
     int64_t seen = it == node_seen_mono_.end() ? 0 : it->second;
     if (now - seen < options_.node_timeout_ms) continue;
     n.last_seen_ms = clock_.NowMs() - (now - seen);
-    MarkNodeLost(n, "no word from its agent for " + std::to_string((now - seen) / 1000) + " s", batch);
+    MarkNodeLost(n, "no word from its agent for " + std::to_string((now - seen) / 1000) + " s",
+                 "node " + n.id + " stopped responding", batch);
   }
   if (batch.empty()) return;
   (void)Commit(batch);
   Schedule();
 }
 
-void Controller::MarkNodeLost(Node& n, const std::string& why, StoreBatch& batch) {
+void Controller::MarkNodeLost(Node& n, const std::string& why, const std::string& attempt_why, StoreBatch& batch) {
   if (n.state != NodeState::kReady) return;
   n.state = NodeState::kLost;
   n.reason = why;
@@ -666,7 +667,7 @@ void Controller::MarkNodeLost(Node& n, const std::string& why, StoreBatch& batch
   LOG_WARN("controller", "node " << n.id << " lost: " << why);
   for (int64_t id : ActiveIds()) {
     Attempt& a = attempts_[id];
-    if (!a.IsGangHead() && a.node == n.id) LoseAttempt(a, "node " + n.id + " stopped responding", batch);
+    if (!a.IsGangHead() && a.node == n.id) LoseAttempt(a, attempt_why, batch);
   }
 }
 

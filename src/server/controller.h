@@ -139,8 +139,9 @@ class Controller final {
   // ran=false: the attempt never got to run its command (lost while
   // starting), so requeuing it does not use up a restart (a few times).
   void EndAndMaybeRetry(Attempt& a, const std::string& why, StoreBatch& batch, bool ran = true);
-  // Marks a ready node lost with `why` and loses what runs there.
-  void MarkNodeLost(Node& n, const std::string& why, StoreBatch& batch);
+  // Marks a ready node lost with `why` (shown with the node) and loses what
+  // runs there with `attempt_why` (shown with the experiments).
+  void MarkNodeLost(Node& n, const std::string& why, const std::string& attempt_why, StoreBatch& batch);
   void GangPartEnded(Attempt& part, const std::string& why, StoreBatch& batch);
   std::string GangCause(const Attempt& part, const std::optional<int>& exit_code) const;
   std::pair<int, int> RankRange(const Attempt& part) const;  // first and last global rank

@@ -154,7 +154,7 @@ Status Controller::NodeDown(const std::string& node, const std::string& why) {
   if (!n) return Error(ErrorCode::kNotFound, "node " + node + " is not registered");
   StoreBatch batch;
   if (n->state == NodeState::kReady) {
-    MarkNodeLost(*n, why, batch);
+    MarkNodeLost(*n, why, "node " + node + " is down: " + why, batch);
   } else if (n->reason != why) {
     n->reason = why;  // a better reason than "no word from its agent"
     batch.nodes.push_back(*n);
