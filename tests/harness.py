@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 LATTICE = Path(os.environ.get("LATTICE_BIN", ROOT / "build" / "lattice"))
 
 
+def terminate(proc, timeout=30):
+    """SIGTERM, then SIGKILL when it has not exited within timeout seconds; waits for it."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)

@@ -3,14 +3,13 @@ network-namespace hosts (tests/slurm.py), a Lattice server on the bridge that
 drives them with sbatch/squeue/scancel, and agents that only Slurm starts.
 Slurm's own tools confirm what Lattice reports."""
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import ROOT, Lattice, script_dir, wait_for, write_script  # noqa: F401
+from harness import ROOT, Lattice, script_dir, terminate, wait_for, write_script  # noqa: F401
 from slurm import clean_slurm, slurm_cluster  # noqa: F401  (fixtures)
 
 DDP = ROOT / "examples" / "ddp" / "train.py"
@@ -34,12 +33,7 @@ class SlurmLattice:
         self.lat.run("cluster", "create", "hpc", "--backend", "slurm", "--server-url", self.url)
 
     def stop(self):
-        self.server.send_signal(signal.SIGTERM)
-        try:
-            self.server.wait(30)
-        except subprocess.TimeoutExpired:
-            self.server.kill()
-            self.server.wait()
+        terminate(self.server)
 
     def submit(self, *args):
         return self.lat.run("run", "--cluster", "hpc", *args).stdout.strip().splitlines()[-1]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import LATTICE, ROOT, Lattice, pid_alive, script_dir, wait_for  # noqa: F401 (script_dir is a fixture)
+from harness import LATTICE, ROOT, Lattice, pid_alive, script_dir, terminate, wait_for  # noqa: F401 (fixture)
 from netns import NetnsCluster
 from sshd import SshHosts, sshd_unavailable
 
@@ -74,12 +74,7 @@ class SshCluster:
         assert self.lat.server_info()["url"] == self.url
 
     def stop(self):
-        self.server.send_signal(signal.SIGTERM)
-        try:
-            self.server.wait(30)
-        except subprocess.TimeoutExpired:
-            self.server.kill()
-            self.server.wait()
+        terminate(self.server)
 
     def api(self, path):
         req = urllib.request.Request(f"{self.url}/api/v1{path}")

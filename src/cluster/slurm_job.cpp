@@ -1,5 +1,6 @@
 #include "cluster/slurm_job.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -76,9 +77,12 @@ std::vector<std::string> SbatchArgv(const Cluster& cluster, const DemandShape& s
   if (!cluster.qos.empty()) argv.push_back("--qos=" + cluster.qos);
   if (!cluster.time_limit.empty()) {
     argv.push_back("--time=" + cluster.time_limit);
-    // SIGTERM to the agent 90 s before the limit: its ranks get their grace
-    // to checkpoint and the experiments resume in another allocation.
-    argv.push_back("--signal=B:TERM@90");
+    // SIGTERM to the agent before the limit (90 s, or a quarter of a short
+    // limit): its ranks get their grace to checkpoint and the experiments
+    // resume in another allocation.
+    auto limit = ParseSlurmTime(cluster.time_limit);
+    if (limit.ok() && *limit > 0)
+      argv.push_back("--signal=B:TERM@" + std::to_string(std::clamp<int64_t>(*limit / 4, 10, 90)));
   }
   if (count > 1) argv.push_back("--array=0-" + std::to_string(count - 1));
   argv.push_back(script_path);

@@ -237,6 +237,16 @@ TEST(SbatchArgv, TimeLimit_ComesWithATermSignal90SecondsBefore) {
   EXPECT_EQ(argv.back(), "/p.sh");
 }
 
+TEST(SbatchArgv, ShortTimeLimit_TheSignalComesAQuarterOfItBeforeNotAtTheStart) {
+  Cluster c = SlurmCluster();
+  c.time_limit = "2";  // minutes
+  EXPECT_TRUE(Has(SbatchArgv(c, Shape(1, 0, 0), 1, Paths(), "/p.sh"), "--signal=B:TERM@30"));
+  c.time_limit = "0:20";  // 20 seconds: at least 10 s of warning
+  EXPECT_TRUE(Has(SbatchArgv(c, Shape(1, 0, 0), 1, Paths(), "/p.sh"), "--signal=B:TERM@10"));
+  c.time_limit = "UNLIMITED";
+  EXPECT_FALSE(HasPrefix(SbatchArgv(c, Shape(1, 0, 0), 1, Paths(), "/p.sh"), "--signal"));
+}
+
 // --- ParseSbatchJobId -----------------------------------------------------------------
 
 TEST(ParseSbatchJobId, PlainAndFederatedForms_GiveTheId) {

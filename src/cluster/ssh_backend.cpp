@@ -17,7 +17,8 @@
 
 #include "common/fs.h"
 #include "common/log.h"
-#include "common/text.h"
+#include "common/subprocess.h"
+#include "common/token.h"
 
 extern char** environ;
 
@@ -297,7 +298,7 @@ void SshBackend::Start(Host& h, const BackendInput& in, BackendReport& report) {
     return Down(h, "the identity file " + identity + " cannot be read: " + std::strerror(errno), in, report);
   if (paths_.server_url.empty())
     return Down(h, "no URL for the agents to reach the server: set the cluster's server_url", in, report);
-  auto token = fs::ReadFile(paths_.token_file);
+  auto token = ReadTokenFile(paths_.token_file);
   if (!token.ok()) return Down(h, "cannot read the server's token: " + token.error().message, in, report);
   AgentLaunch launch{*sha, paths_.server_url, in.cluster.name, SshAllocation(h.spec), h.node};
   Status spawned = Spawn(h, SshArgv(Client(in.cluster), h.spec, ShCommand(AgentScript(launch))), "");
@@ -305,7 +306,10 @@ void SshBackend::Start(Host& h, const BackendInput& in, BackendReport& report) {
   // The first line of stdin, read by the agent (--token-stdin). A pipe
   // holds 64 KiB, so this never waits; a failure means ssh is gone already,
   // which Reap will tell.
-  (void)fs::WriteAll(h.stdin_fd, TrimBlanks(*token) + "\n");
+  {
+    ScopedSigpipeBlock no_sigpipe;  // ssh may have died already
+    (void)fs::WriteAll(h.stdin_fd, *token + "\n");
+  }
   h.phase = Host::Phase::kAgent;
   h.copied = after_copy;
   LOG_INFO(kLog, "starting the agent on " << h.spec.ToString() << " (node " << h.node << ", ssh pid " << h.pid

@@ -101,21 +101,8 @@ Result<CommandResult> RunCommand(const CommandSpec& spec) {
   for (int fd : {in.fd[1], out.fd[0], err.fd[0]}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
 
   // A command that exits without reading all of its stdin must not kill
-  // this process with SIGPIPE: block it on this thread while writing, and
-  // take any that came before unblocking (the write then fails with EPIPE).
-  sigset_t pipe_only, old_mask;
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
-  struct RestoreMask {
-    sigset_t pipe, old;
-    ~RestoreMask() {
-      timespec zero{0, 0};
-      while (sigtimedwait(&pipe, nullptr, &zero) == SIGPIPE) {
-      }
-      pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    }
-  } restore{pipe_only, old_mask};
+  // this process with SIGPIPE (the write fails with EPIPE instead).
+  ScopedSigpipeBlock no_sigpipe;
 
   CommandResult result;
   size_t written = 0;
@@ -161,6 +148,19 @@ Result<CommandResult> RunCommand(const CommandSpec& spec) {
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+ScopedSigpipeBlock::ScopedSigpipeBlock() {
+  sigemptyset(&pipe_);
+  sigaddset(&pipe_, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+}
+
+ScopedSigpipeBlock::~ScopedSigpipeBlock() {
+  timespec zero{0, 0};
+  while (sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {
+  }
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 
 std::string ShellQuote(const std::string& w) {

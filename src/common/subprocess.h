@@ -7,6 +7,8 @@
 #include <map>
 #include <optional>
 #include <string>
+
+#include <signal.h>
 #include <vector>
 
 #include "common/result.h"
@@ -29,6 +31,20 @@ struct CommandResult {
   bool ok() const { return exit_code == 0 && !timed_out; }
   // For error messages: stderr (or stdout) trimmed, else "exit code N".
   std::string Why() const;
+};
+
+// While alive, SIGPIPE is blocked on this thread, and one that arrived is
+// discarded when it ends: a write to a pipe whose reader is gone fails with
+// EPIPE instead of killing the process (which may not ignore SIGPIPE).
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock();
+  ~ScopedSigpipeBlock();
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_, old_;
 };
 
 // An error only when the command could not be started at all.

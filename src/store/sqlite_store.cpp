@@ -58,6 +58,8 @@ class SqliteStore final : public Store {
     exp_stmt_.reset();
     attempt_stmt_.reset();
     node_stmt_.reset();
+    cluster_stmt_.reset();
+    cluster_delete_stmt_.reset();
     artifact_insert_.reset();
     artifact_max_.reset();
     checkpoint_insert_.reset();
