@@ -3,9 +3,11 @@ server and agent started on first use, real processes."""
 import json
 import os
 import re
+import signal
+import subprocess
 import time
 
-from harness import Lattice, lattice, pid_alive, script_dir, wait_for, write_script  # noqa: F401
+from harness import Lattice, lattice, pid_alive, script_dir, terminate, wait_for, write_script  # noqa: F401
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 
@@ -217,3 +219,34 @@ def test_help_for_every_subcommand_has_examples(lattice):
         proc = lattice.run(sub, "--help")
         assert "Examples:" in proc.stdout, sub
     assert lattice.run("bogus", check=False).returncode == 64
+
+
+def test_agents_stopped_together_with_their_server_exit_cleanly(tmp_path):
+    """SIGTERM to a server and its agents at once: every agent exits 0 (its sync thread
+    used to end first, and the stop then interrupted a destroyed client: a crash)."""
+    lat = Lattice(tmp_path / "home")
+    server = lat.popen("server", "--port", "0", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: (lat.home / "server.json").exists(), what="server.json")
+    url = lat.server_info()["url"]
+    for round_ in range(4):
+        agents = [lat.popen("--server", url, "agent", "--node-id", f"r{round_}a{i}", "--agent-home",
+                            tmp_path / f"r{round_}a{i}", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                  for i in range(3)]
+        wait_for(lambda: len([n for n in lat.json("--server", url, "nodes")["nodes"]
+                              if n["id"].startswith(f"r{round_}") and n["state"] == "ready"]) == 3,
+                 what="the agents registered")
+        if round_ % 2:  # the server goes too: the agents' last reports fail
+            server.send_signal(signal.SIGTERM)
+        for a in agents:
+            a.send_signal(signal.SIGTERM)
+        for a in agents:
+            err = a.communicate(timeout=30)[1].decode(errors="replace")
+            assert a.returncode == 0, err[-2000:]
+        if round_ % 2:
+            server.wait(30)
+            server = lat.popen("server", "--port", "0", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            info = lat.home / "server.json"
+            wait_for(lambda: info.exists() and json.loads(info.read_text() or "{}").get("pid") == server.pid,
+                     what="the new server.json")
+            url = lat.server_info()["url"]
+    terminate(server)

@@ -162,7 +162,10 @@ class Agent final {
       if (StopsByItself()) stop_->store(true);
       else std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    if (net::HttpClient* c = sync_client_.load()) c->Interrupt();
+    {
+      std::lock_guard lock(sync_client_mu_);
+      if (sync_client_) sync_client_->Interrupt();
+    }
     syncer.join();
     Shutdown();
     {
@@ -413,7 +416,18 @@ class Agent final {
   }
 
   void SyncLoop() {
-    sync_client_ = &Client();
+    {
+      std::lock_guard lock(sync_client_mu_);
+      sync_client_ = &Client();
+    }
+    // The client is this thread's and dies with it: no Interrupt after that.
+    struct Forget {
+      Agent* agent;
+      ~Forget() {
+        std::lock_guard lock(agent->sync_client_mu_);
+        agent->sync_client_ = nullptr;
+      }
+    } forget{this};
     int64_t backoff_ms = 100;
     bool registered = false;
     while (!stop_->load()) {
@@ -1430,7 +1444,10 @@ class Agent final {
   std::atomic<int64_t> last_contact_ms_{0};
   std::atomic<int64_t> server_node_timeout_ms_{6000};
   int64_t idle_since_ms_ = 0;  // Run's thread only (--idle-exit)
-  std::atomic<net::HttpClient*> sync_client_{nullptr};  // the sync thread's, for Interrupt
+  // The sync thread's client, for Interrupt; null once that thread leaves
+  // SyncLoop (its thread_local client is destroyed when the thread ends).
+  std::mutex sync_client_mu_;
+  net::HttpClient* sync_client_ = nullptr;  // guarded by sync_client_mu_
   int64_t final_uploads_until_ = 0;  // guarded by mu_: while stopping, lost attempts upload their last files
 
   std::mutex mu_;
