@@ -298,7 +298,9 @@ class SlurmCluster:
             "TaskPlugin": "task/none",
             "JobAcctGatherType": "jobacct_gather/none",
             "AccountingStorageType": "accounting_storage/none",
-            "JobCompType": "jobcomp/none",
+            # No slurmdbd here: finished jobs are recorded in a text file that `sacct --completion` reads.
+            "JobCompType": "jobcomp/filetxt",
+            "JobCompLoc": str(w / "jobcomp.log"),
             "SelectType": "select/cons_tres",
             "SelectTypeParameters": "CR_Core_Memory",  # CPUs and memory are consumable: jobs pack
             "DefMemPerCPU": str(self.def_mem_per_cpu),
@@ -397,6 +399,14 @@ class SlurmCluster:
             raise RuntimeError(f"scontrol show job {job_id}: {r.stderr.strip()}")
         line = r.stdout.splitlines()[0] if r.stdout.strip() else ""
         return dict(m.groups() for m in re.finditer(r"(\S+?)=(\S*)", line))
+
+    def sacct_completed(self) -> list[dict[str, str]]:
+        """Finished jobs as `sacct --completion` reports them (from the job completion log):
+        JobID, JobName, State, ExitCode and NodeList of each."""
+        fields = ["JobID", "JobName", "State", "ExitCode", "NodeList"]
+        out = self.run(["sacct", "--completion", "--noheader", "--parsable2", "--allusers",
+                        "--format=" + ",".join(fields)], check=True).stdout
+        return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
 
     def job_state(self, job_id: Union[str, int]) -> Optional[str]:
         """The job's state (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, ...); None once purged (MinJobAge)."""

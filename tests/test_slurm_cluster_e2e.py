@@ -76,6 +76,13 @@ def test_a_run_goes_through_a_slurm_allocation_that_squeue_confirms_and_that_is_
     nodes = [n for n in sl.lat.json("cluster", "show", "hpc")["nodes"]]
     assert nodes and all(n["cluster"] == "hpc" and n["allocation"].startswith("slurm job ") for n in nodes), nodes
     wait_released(sl)  # nothing left to run: the allocation ends
+    # Slurm's own record of the finished job agrees: the job that held the node, on that Slurm node.
+    node = next(n for n in sl.lat.json("cluster", "show", "hpc")["nodes"] if n["id"] == doc["experiments"][0]["node"])
+    job = node["allocation"].removeprefix("slurm job ")
+    done = wait_for(lambda: [r for r in sl.slurm.sacct_completed() if r["JobID"] == job], timeout=20,
+                    interval=0.5, what=f"sacct --completion lists job {job}")
+    assert done[0]["JobName"].startswith("lattice-hpc-") and done[0]["NodeList"] == node["id"].split("-")[0], done
+    assert done[0]["State"] in ("CANCELLED", "COMPLETED"), done  # released by scancel, or its agent's idle exit
 
 
 def test_a_sweep_is_packed_into_one_job_array_whose_agents_take_several_experiments(sl, clean_slurm, script_dir):
