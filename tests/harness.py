@@ -34,7 +34,7 @@ def pid_alive(pid):
     try:  # a zombie is as good as gone
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # it went away between the two looks (ESRCH from /proc)
         return False
 
 
