@@ -1,7 +1,6 @@
 #include "cluster/ssh_backend.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -19,6 +18,7 @@
 #include "common/log.h"
 #include "common/subprocess.h"
 #include "common/token.h"
+#include "snapshot/sha256.h"
 
 extern char** environ;
 
@@ -52,30 +52,13 @@ std::string UtcNow() {
 Result<std::string> Sha256File(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("reading " + path, errno);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::string buf(1 << 20, '\0');
-  Status st = OkStatus();
-  while (true) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) st = ErrnoError("reading " + path, errno);
-    if (n <= 0) break;
-    EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(n));
-  }
+  struct stat st {};
+  snapshot::Sha256Stream sha;
+  Status read = ::fstat(fd, &st) == 0 ? sha.UpdateFromFile(fd, static_cast<uint64_t>(st.st_size), path)
+                                      : Status(ErrnoError("reading " + path, errno));
   ::close(fd);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
-  if (!st.ok()) return st.error();
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
-  return hex;
+  if (!read.ok()) return read.error();
+  return sha.FinishHex();
 }
 
 // What a connection printed since it started (its last kReasonWindow bytes).
