@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (each src/<layer>/<name>_fuzz.cc becomes
-# fuzz_<name>) with clang in build-fuzz/, then runs each for N seconds
+# fuzz_<name>) with clang in build-asan/ (scripts/build.sh --fuzz; the same
+# sanitized tree as the unit tests under ASan), then runs each for N seconds
 # (default 10) over a scratch copy of its seed corpus fuzz/corpus/<name>/,
 # so the repository is never modified. Prints one line per target and a
 # total; exits non-zero if any target crashed, and keeps the crashing input
-# in build-fuzz/crashes/<name>/ (replay it: build-fuzz/fuzz_<name> FILE).
+# in build-asan/crashes/<name>/ (replay it: build-asan/fuzz_<name> FILE).
 #
 #   scripts/fuzz.sh [--seconds N]
 set -euo pipefail
@@ -18,21 +19,12 @@ while (($#)); do
   esac
 done
 
-# Parallelism follows free memory, as in build.sh.
-jobs=$(nproc)
-free_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
-if (( free_gb < jobs )); then jobs=$(( free_gb > 0 ? free_gb : 1 )); fi
-
-dir=build-fuzz
-if [[ ! -f $dir/build.ninja ]]; then
-  CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DLATTICE_FUZZ=ON >/dev/null
-fi
+dir=build-asan
+scripts/build.sh --fuzz
 names=()
 for src in src/*/*_fuzz.cc; do
   names+=("$(basename "$src" _fuzz.cc)")
 done
-cmake --build "$dir" -j "$jobs" --target "${names[@]/#/fuzz_}"
 
 # UBSan prints no stack by default; the frames in our code are the point.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}

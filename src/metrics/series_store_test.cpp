@@ -1002,8 +1002,9 @@ TEST(MetricsStoreResume, ALargeSeriesWithTwoRestartsReadsAsFastAsOneWithout) {
       {"zoomed min/max to 1000", SeriesQuery{.max_points = 1000, .min_step = 250000, .max_step = 750000}},
       {"lttb to 1000", SeriesQuery{.max_points = 1000, .method = DownsampleMethod::kLttb}},
   };
-  for (const auto& [name, q] : queries) {
+  for (const auto& [name, query] : queries) {
     SCOPED_TRACE(name);
+    const SeriesQuery& q = query;  // a structured binding cannot be captured by the lambdas below in clang 14
     std::vector<Point> sel;
     for (const Point& p : want)
       if (p.step >= q.min_step.value_or(INT64_MIN) && p.step <= q.max_step.value_or(INT64_MAX)) sel.push_back(p);
