@@ -587,7 +587,13 @@ def test_nothing_beyond_the_spec_is_served(api):
                 continue
             r = api.raw(m, concrete, body=b"{}" if m in ("POST", "PUT", "PATCH") else None)
             assert _not_routed(r), f"{m} {concrete} is served but not in the spec: {r}"
-    near_misses = ["/", "/health", "/api/v2/health", "/api/v1", "/api/v1/", "/api/v1/health/x",
+    # Outside /api/ a GET or HEAD is the web UI (test_web_server.py); other methods are not served.
+    for path in ("/", "/health", "/runs/x"):
+        for m in ("POST", "PUT", "DELETE"):
+            r = api.raw(m, path, body=b"{}" if m != "DELETE" else None)
+            assert r.status == 404 and r.json["error"]["message"].startswith("no such endpoint"), r
+            check_error_shape(r)
+    near_misses = ["/api/v2/health", "/api/v1", "/api/v1/", "/api/v1/health/x",
                    "/api/v1/runs/x/experiments", "/api/v1/runs/x/experiments/0",
                    "/api/v1/runs/x/experiments/0/logs/x", "/api/v1/runs/x/experiments/0/logs/stream/x",
                    "/api/v1/runs/x/experiments/0/stop", "/api/v1/events/x", "/api/v1/runs/x/events",
@@ -598,7 +604,8 @@ def test_nothing_beyond_the_spec_is_served(api):
                    "/api/v1/runs/x/metrics/x", "/api/v1/runs/x/metrics/series/x", "/api/v1/runs/x/metrics/stream/x",
                    "/api/v1/runs/x/artifacts/x", "/api/v1/runs/x/checkpoints", "/api/v1/blobs/" + "0" * 64 + "/upload/x",
                    "/api/v1/agents/n/attempts/1/points/x", "/api/v1/agents/n/attempts/1/artifacts/x",
-                   "/api/v1/agents/n/attempts/1/metrics", "/api/v1/agents/n/points"]
+                   "/api/v1/agents/n/attempts/1/metrics", "/api/v1/agents/n/points", "/api/v1/runs/x/rerun/x",
+                   "/api/v1/runs/x/experiments/0/attempts/1", "/api/v1/runs/x/attempts", "/api/v1/nodes/x/running"]
     for path in near_misses:
         for m in ("GET", "POST", "PUT"):
             r = api.raw(m, path, body=b"{}" if m != "GET" else None)
@@ -1318,6 +1325,90 @@ def test_run_and_log_errors(api, finished_run):
     api.error("GET", stream, 400, "offset", params=p, query={"offset": "x"})
     api.error("GET", stream, 400, "attempt", params=p, query={"attempt": "-1"})
     api.error("GET", "/api/v1/events", 404, query={"run": "no-such-run"})
+
+
+def test_runs_listing_filters_and_pages(api, cli, code_dir, finished_run):
+    runs = "/api/v1/runs"
+    prefix = uniq("listing")
+    names = [f"{prefix}-{i}" for i in range(3)]
+    for n in names:
+        cli("run", "--name", n, "--description", f"Listing {prefix}", code_dir / "hello.sh")
+    for n in names:
+        wait_run(api, n, "succeeded")
+    everything = api.call("GET", runs, expect=200).json
+    assert everything["total"] == len(everything["runs"]) >= 4
+    r = api.call("GET", runs, query={"q": prefix.upper(), "order": "newest", "limit": 2}, expect=200).json
+    assert [x["name"] for x in r["runs"]] == [names[2], names[1]] and r["total"] == 3
+    r = api.call("GET", runs, query={"q": f"listing {prefix}", "offset": 2, "limit": 5, "order": "oldest"},
+                 expect=200).json
+    assert [x["name"] for x in r["runs"]] == [names[2]] and r["total"] == 3
+    r = api.call("GET", runs, query={"state": "succeeded,failed", "q": prefix}, expect=200).json
+    assert r["total"] == 3
+    assert api.call("GET", runs, query={"state": "queued", "q": prefix}, expect=200).json == {"runs": [], "total": 0}
+    row = next(x for x in everything["runs"] if x["name"] == finished_run["name"])
+    assert row["gpus"] == 0 and row["cluster"] == "local" and row["started_at"] and row["ended_at"]
+    assert row["started_at"] <= row["ended_at"]
+    for key, value in (("limit", "0"), ("limit", "10001"), ("offset", "-1"), ("order", "random"),
+                       ("state", "done"), ("state", "running,")):
+        api.error("GET", runs, 400, key, query={key: value})
+
+
+def test_events_can_skip_the_first_dump(api, finished_run):
+    events = "/api/v1/events"
+    name = finished_run["name"]
+    _, got = api.sse(events, query={"run": name}, until=lambda ev: len(ev) >= 1, timeout=10)
+    assert got[0][1]["name"] == name and got[0][1]["state"] == "succeeded"
+    # With initial=0 nothing comes for a run that does not change.
+    with pytest.raises((TimeoutError, socket.timeout)):
+        api.sse(events, query={"run": name, "initial": "0"}, until=lambda ev: True, timeout=1.5)
+    api.error("GET", events, 400, "initial", query={"initial": "yes"})
+
+
+def test_attempts_of_an_experiment(api, finished_run, cli, agent, code_dir):
+    attempts = "/api/v1/runs/{run}/experiments/{experiment}/attempts"
+    name = finished_run["name"]
+    doc = api.call("GET", attempts, {"run": name, "experiment": 0}, expect=200).json
+    assert len(doc["attempts"]) == 1
+    a = doc["attempts"][0]
+    assert a["number"] == 1 and a["state"] == "succeeded" and a["exit_code"] == 0
+    assert a["node"] == finished_run["experiments"][0]["node"] and a["nodes"] == [a["node"]]
+    assert a["reason"] == "exited with code 0" and a["started_at"] <= a["ended_at"] and a["gpus"] == []
+    failed = uniq("fails")
+    cli("run", "--name", failed, code_dir / "fail.sh")
+    wait_run(api, failed, "failed")
+    b = api.call("GET", attempts, {"run": failed, "experiment": 0}, expect=200).json["attempts"][0]
+    assert b["state"] == "failed" and b["exit_code"] == 3 and b["reason"] == "exited with code 3"
+    api.error("GET", attempts, 400, "experiment", params={"run": name, "experiment": "x"})
+    api.error("GET", attempts, 404, params={"run": name, "experiment": 1})
+    api.error("GET", attempts, 404, params={"run": "no-such-run", "experiment": 0})
+
+
+def test_rerun(api, finished_run, agent):
+    rerun = "/api/v1/runs/{run}/rerun"
+    old = finished_run["name"]
+    new = uniq("again")
+    doc = api.call("POST", rerun, {"run": old}, json_body={"args": ["--lr", "[0.1, 0.2]"], "name": new},
+                   expect=201).json
+    assert doc["name"] == new and doc["args"] == ["--lr", "[0.1, 0.2]"] and doc["description"] == "from the CLI"
+    assert doc["script"] == finished_run["script"] and doc["snapshot"] == finished_run["snapshot"]
+    assert doc["env_names"] == ["SECRET_THING"] and "s3cr3t" not in json.dumps(doc)
+    assert [e["args"] for e in doc["experiments"]] == [["--lr", "0.1"], ["--lr", "0.2"]]
+    assert [e["params"] for e in doc["experiments"]] == [{"lr": "0.1"}, {"lr": "0.2"}]
+    assert doc["sweep"]["parameters"] == ["lr"]
+    same = api.call("POST", rerun, {"run": old}, expect=201).json
+    assert same["name"] not in (old, new) and same["args"] == finished_run["args"]
+    assert len(same["experiments"]) == 1
+    err = api.error("POST", rerun, 400, "args", params={"run": old}, json_body={"args": ["--lr=[0.1, 0.01"]})
+    assert "argument 1" in err["message"]
+    api.error("POST", rerun, 400, "args", params={"run": old}, json_body={"args": "--lr 1"})
+    api.error("POST", rerun, 400, "name", params={"run": old}, json_body={"name": "Bad_Name"})
+    api.error("POST", rerun, 400, "unknown", params={"run": old}, json_body={"unknown": 1})
+    api.error("POST", rerun, 404, params={"run": "no-such-run"})
+    err = api.error("POST", rerun, 409, "name", params={"run": old}, json_body={"name": new})
+    assert err["code"] == "already_exists"
+    err = api.error("POST", rerun, 413, params={"run": old}, body=b'{"pad": "' + b"x" * (1 << 20) + b'"}')
+    assert err["code"] == "resource_exhausted"
+    wait_run(api, new, "succeeded")
 
 
 def test_blob_errors(api):

@@ -42,6 +42,7 @@ Examples:
   lattice metrics brave-otter-4821 --sort val_acc:max --desc   # which learning rate won?
   lattice artifacts brave-otter-4821 --download ./out
   lattice nodes
+  lattice ui                     # the web UI's address
   lattice server stop
 State lives in $LATTICE_HOME (default ~/.lattice); $LATTICE_SERVER points at a remote server.
 Exit codes: 0 ok, 64 usage, 66 not found, 69 server unreachable, 70 other errors;
@@ -177,6 +178,12 @@ int Main(int argc, char** argv) {
   auto* nodes = app.add_subcommand("nodes", "list the nodes and what they offer");
   nodes->footer("\nExamples:\n  lattice nodes --json\n");
 
+  bool ui_with_token = false;
+  auto* ui = app.add_subcommand("ui", "print the address of the web UI (starting a local server if none runs)");
+  ui->add_flag("--with-token", ui_with_token,
+               "put the server's token in the address (#token=...) when it requires one");
+  ui->footer("\nExamples:\n  lattice ui\n  lattice ui --with-token   # then open it in a browser\n");
+
   ClusterOptions co;
   std::string cluster_name;
   auto* cluster = app.add_subcommand("cluster", "named pools of nodes: this machine, Slurm, machines over ssh");
@@ -212,6 +219,8 @@ int Main(int argc, char** argv) {
   server->add_option("--port", so.port, "port (default: any free port, written to $LATTICE_HOME/server.json)");
   server->add_flag("--require-token", so.require_token, "require the token even on loopback");
   server->add_option("--node-timeout", node_timeout, "how long a silent agent stays up (default 6s)");
+  server->add_option("--web-dir", so.web_dir,
+                     "the built web UI to serve at / (default: web/dist or share/lattice/web beside the binary)");
   auto* server_start = server->add_subcommand("start", "start a local server and agent in the background");
   auto* server_stop = server->add_subcommand("stop", "stop the local server and agent cleanly");
   server->footer("\nExamples:\n  lattice server --host 0.0.0.0 --port 8470   # token in $LATTICE_HOME/token\n"
@@ -260,7 +269,7 @@ int Main(int argc, char** argv) {
     sub->add_option("--agent-home", eo.agent_home, "the agent's state (default: $LATTICE_HOME/agent)");
   env_cmd->footer("\nExamples:\n  lattice env list\n  lattice env prune --older-than 7d\n");
 
-  for (CLI::App* sub : {run, status, logs, cancel, metrics, artifacts, nodes, server, agent_cmd, env_cmd, cluster})
+  for (CLI::App* sub : {run, status, logs, cancel, metrics, artifacts, nodes, ui, server, agent_cmd, env_cmd, cluster})
     add_globals(sub);
   for (CLI::App* sub : {server_start, server_stop, env_list, env_prune, cluster_create, cluster_list, cluster_show,
                         cluster_delete, cluster_default})
@@ -306,6 +315,7 @@ int Main(int argc, char** argv) {
     if (metrics->parsed()) return MetricsCommand(g, mo);
     if (artifacts->parsed()) return ArtifactsCommand(g, aro);
     if (nodes->parsed()) return NodesCommand(g);
+    if (ui->parsed()) return UiCommand(g, ui_with_token);
     if (cluster_create->parsed()) return ClusterCreateCommand(g, co);
     if (cluster_list->parsed()) return ClusterListCommand(g);
     if (cluster_show->parsed()) return ClusterShowCommand(g, cluster_name);

@@ -107,6 +107,8 @@ int MetricsCommand(const GlobalOptions& g, const MetricsOptions& o);
 int ArtifactsCommand(const GlobalOptions& g, const ArtifactsOptions& o);
 int ServerStartCommand(const GlobalOptions& g);
 int ServerStopCommand(const GlobalOptions& g);
+// with_token: the printed URL carries the token in its fragment (#token=...).
+int UiCommand(const GlobalOptions& g, bool with_token);
 
 // Shared helpers.
 int Fail(const Error& e);  // prints "lattice: <message>" and maps the exit code

@@ -27,9 +27,12 @@ Json ToJson(const Gpu& g) {
   return Json{{"index", g.index}, {"name", g.name}, {"memory_bytes", g.memory_bytes}};
 }
 
-Json ToJson(const Node& n) {
+Json ToJson(const Node& n, const std::vector<NodeWork>& running) {
   Json gpus = Json::array();
   for (const auto& g : n.gpus) gpus.push_back(ToJson(g));
+  Json work = Json::array();
+  for (const auto& w : running)
+    work.push_back(Json{{"run", w.run}, {"experiment", w.experiment}, {"attempt", w.attempt}, {"gpus", w.gpus}});
   return Json{{"id", n.id},
               {"hostname", n.hostname},
               {"cpus", n.cpus},
@@ -41,7 +44,8 @@ Json ToJson(const Node& n) {
               {"reason", n.reason},
               {"state", ToString(n.state)},
               {"registered_at", IsoTime(n.registered_at_ms)},
-              {"last_seen", IsoTime(n.last_seen_ms)}};
+              {"last_seen", IsoTime(n.last_seen_ms)},
+              {"running", work}};
 }
 
 Json ToJson(const Experiment& e, const Attempt* current, const std::vector<std::string>& parameters) {
@@ -68,7 +72,23 @@ Json ToJson(const Experiment& e, const Attempt* current, const std::vector<std::
   return j;
 }
 
-Json RunSummaryToJson(const Run& run) {
+Json AttemptToJson(const Attempt& a, const std::vector<const Attempt*>& parts) {
+  Json nodes = Json::array();
+  for (const Attempt* p : parts) nodes.push_back(p->node);
+  // A gang's head holds no GPUs itself: show those of rank 0, on its node.
+  const Attempt& first = parts.empty() ? a : *parts.front();
+  return Json{{"number", a.number},
+              {"state", ToString(a.state)},
+              {"node", first.node},
+              {"nodes", nodes.empty() ? Json::array({a.node}) : nodes},
+              {"exit_code", a.exit_code ? Json(*a.exit_code) : Json(nullptr)},
+              {"started_at", IsoTime(a.started_at_ms)},
+              {"ended_at", IsoTime(a.ended_at_ms)},
+              {"gpus", first.gpu_indices},
+              {"reason", a.reason}};
+}
+
+Json RunSummaryToJson(const Run& run, const RunTimes& times) {
   Json counts = Json::object();
   for (const auto& e : run.experiments) {
     std::string key = ToString(e.state);
@@ -80,7 +100,11 @@ Json RunSummaryToJson(const Run& run) {
               {"created_at", IsoTime(run.created_at_ms)},
               {"experiments", run.experiments.size()},
               {"experiment_states", counts},
-              {"script", run.spec.script}};
+              {"script", run.spec.script},
+              {"gpus", static_cast<int64_t>(run.spec.resources.gpus) * run.spec.nodes},
+              {"cluster", run.spec.cluster},
+              {"started_at", IsoTime(times.started_at_ms)},
+              {"ended_at", IsoTime(times.ended_at_ms)}};
 }
 
 Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attempts) {
@@ -111,6 +135,31 @@ Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attemp
               {"grace_ms", run.spec.grace_ms},
               {"environment", EnvironmentViewToJson(run.spec.environment)},
               {"experiments", exps}};
+}
+
+Result<RerunRequest> ParseRerunRequest(const Json& body) {
+  RerunRequest req;
+  JsonReader r(body, "");
+  std::vector<std::string> args;
+  std::string description;
+  r.Optional("args", &args);
+  r.Optional("name", &req.name);
+  r.Optional("description", &description);
+  LATTICE_RETURN_IF_ERROR(r.Finish());
+  // null counts as absent, as everywhere in the API.
+  if (body.contains("args") && !body["args"].is_null()) {
+    for (const auto& a : args)
+      if (a.find('\0') != std::string::npos)
+        return Error(ErrorCode::kInvalidArgument, "an argument contains a NUL byte", "args");
+    req.args = std::move(args);
+  }
+  if (body.contains("description") && !body["description"].is_null()) {
+    if (description.size() > 10000)
+      return Error(ErrorCode::kInvalidArgument, "field 'description' must be at most 10000 bytes", "description");
+    req.description = std::move(description);
+  }
+  if (!req.name.empty()) LATTICE_RETURN_IF_ERROR(ValidateRunName(req.name));
+  return req;
 }
 
 Status ParseResources(const Json& j, const std::string& path, Resources* out) {

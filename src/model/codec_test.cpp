@@ -316,7 +316,7 @@ TEST(RunToJson, NeverContainsEnvValues_OnlyNames) {
   EXPECT_EQ(text.find("wandb-secret-42"), std::string::npos);
   EXPECT_FALSE(j.contains("env"));
   EXPECT_EQ(j["env_names"], Json({"HF_TOKEN", "WANDB_API_KEY"}));
-  EXPECT_EQ(RunSummaryToJson(SampleRun()).dump().find("secret"), std::string::npos);
+  EXPECT_EQ(RunSummaryToJson(SampleRun(), {}).dump().find("secret"), std::string::npos);
 }
 
 TEST(RunToJson, CurrentAttempt_AddsTimesAndGpus) {
@@ -335,10 +335,100 @@ TEST(RunToJson, CurrentAttempt_AddsTimesAndGpus) {
 }
 
 TEST(RunSummaryToJson, CountsExperimentStates) {
-  Json j = RunSummaryToJson(SampleRun());
+  Json j = RunSummaryToJson(SampleRun(), {});
   EXPECT_EQ(j["experiments"], 2);
   EXPECT_EQ(j["experiment_states"], (Json{{"failed", 1}, {"queued", 1}}));
   EXPECT_EQ(j["state"], "running");
+  EXPECT_EQ(j["started_at"], "");
+  EXPECT_EQ(j["ended_at"], "");
+}
+
+TEST(RunSummaryToJson, GpusPerExperimentClusterAndTimes) {
+  lattice::Run run = SampleRun();
+  run.spec.resources.gpus = 4;
+  run.spec.nodes = 2;
+  run.spec.cluster = "slurm1";
+  Json j = RunSummaryToJson(run, RunTimes{1'700'000'000'000, 1'700'000'060'000});
+  EXPECT_EQ(j["gpus"], 8);
+  EXPECT_EQ(j["cluster"], "slurm1");
+  EXPECT_EQ(j["started_at"], "2023-11-14T22:13:20.000Z");
+  EXPECT_EQ(j["ended_at"], "2023-11-14T22:14:20.000Z");
+}
+
+TEST(AttemptToJson, OneNodeAttempt) {
+  Attempt a;
+  a.id = 7;
+  a.number = 2;
+  a.node = "n1";
+  a.state = AttemptState::kFailed;
+  a.exit_code = 3;
+  a.started_at_ms = 1000;
+  a.ended_at_ms = 2000;
+  a.gpu_indices = {1};
+  a.reason = "exited with code 3";
+  Json j = AttemptToJson(a, {&a});
+  EXPECT_EQ(j, (Json{{"number", 2}, {"state", "failed"}, {"node", "n1"}, {"nodes", {"n1"}}, {"exit_code", 3},
+                     {"started_at", "1970-01-01T00:00:01.000Z"}, {"ended_at", "1970-01-01T00:00:02.000Z"},
+                     {"gpus", {1}}, {"reason", "exited with code 3"}}));
+  a.state = AttemptState::kRunning;
+  a.exit_code.reset();
+  a.ended_at_ms = 0;
+  a.reason.clear();
+  j = AttemptToJson(a, {&a});
+  EXPECT_TRUE(j["exit_code"].is_null());
+  EXPECT_EQ(j["ended_at"], "");
+  EXPECT_EQ(j["reason"], "");
+}
+
+TEST(AttemptToJson, GangShowsEveryNodeAndRankZerosGpus) {
+  Attempt head;
+  head.id = 10;
+  head.node = "n1";
+  head.nnodes = 2;
+  Attempt p0 = head, p1 = head;
+  p0.id = 11;
+  p0.gang = 10;
+  p0.gpu_indices = {0, 1};
+  p1.id = 12;
+  p1.gang = 10;
+  p1.node = "n2";
+  p1.node_rank = 1;
+  p1.gpu_indices = {2, 3};
+  Json j = AttemptToJson(head, {&p0, &p1});
+  EXPECT_EQ(j["node"], "n1");
+  EXPECT_EQ(j["nodes"], Json({"n1", "n2"}));
+  EXPECT_EQ(j["gpus"], Json({0, 1}));
+}
+
+TEST(ParseRerunRequest, AbsentFieldsKeepTheOldRuns) {
+  auto r = ParseRerunRequest(Json::object());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->args.has_value());
+  EXPECT_FALSE(r->description.has_value());
+  EXPECT_EQ(r->name, "");
+  r = ParseRerunRequest(Json{{"args", nullptr}, {"description", nullptr}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->args.has_value());
+  r = ParseRerunRequest(Json{{"args", Json::array()}, {"name", "again-1"}, {"description", ""}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->args, std::optional<std::vector<std::string>>(std::vector<std::string>{}));
+  EXPECT_EQ(r->name, "again-1");
+  EXPECT_EQ(r->description, std::optional<std::string>(""));
+}
+
+TEST(ParseRerunRequest, BadFieldsAreNamed) {
+  for (const auto& [body, field] : std::vector<std::pair<Json, std::string>>{
+           {Json{{"args", "--lr 1"}}, "args"},
+           {Json{{"args", {1}}}, "args"},
+           {Json{{"args", {std::string("a\0b", 3)}}}, "args"},
+           {Json{{"name", "Bad Name"}}, "name"},
+           {Json{{"description", std::string(10001, 'x')}}, "description"},
+           {Json{{"script", "other.py"}}, "script"}}) {
+    auto r = ParseRerunRequest(body);
+    ASSERT_FALSE(r.ok()) << body.dump();
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(r.error().field.find(field), std::string::npos) << body.dump() << ": " << r.error().field;
+  }
 }
 
 TEST(IsoTime, ZeroIsEmptyAndMillisecondsKept) {
@@ -406,7 +496,9 @@ TEST(NodeToJson, HasStateAndTimes) {
   n.gpus = {Gpu{0, "A100", 1}};
   n.state = NodeState::kLost;
   n.registered_at_ms = 1000;
-  Json j = ToJson(n);
+  Json j = ToJson(n, {NodeWork{"r1", 3, 2, {0}}});
+  EXPECT_EQ(j["running"], (Json::array({Json{{"run", "r1"}, {"experiment", 3}, {"attempt", 2}, {"gpus", {0}}}})));
+  EXPECT_EQ(ToJson(n, {})["running"], Json::array());
   EXPECT_EQ(j["state"], "lost");
   EXPECT_EQ(j["registered_at"], "1970-01-01T00:00:01.000Z");
   EXPECT_EQ(j["last_seen"], "");

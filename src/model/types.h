@@ -133,6 +133,9 @@ struct Attempt {
   std::vector<int> gpu_indices;
   uint64_t log_bytes = 0;                // bytes received so far
   std::optional<uint64_t> final_log_bytes;  // set when the agent reported the exit
+  // How it ended, for people ("exited with code 1", "lost: node n3 stopped
+  // responding"); empty while it runs. See AttemptEndReason.
+  std::string reason;
 
   // Multi-node gangs. An attempt of a gang of N nodes is a head (nnodes = N,
   // gang = 0: the experiment's attempt, no process of its own, the combined
@@ -168,6 +171,21 @@ struct ArtifactRecord {
   uint32_t mode = 0644;
   int64_t group = 0;       // checkpoints: the id of the registration they came in
   int64_t created_at_ms = 0;
+};
+
+// An experiment with an active (starting or running) attempt on a node: the
+// node's "running" list.
+struct NodeWork {
+  std::string run;
+  int experiment = 0;
+  int attempt = 1;  // the attempt's number in its experiment (1-based)
+  std::vector<int> gpus;  // held on that node
+};
+
+// When a run's experiments started and ended, from its attempts (0: not yet).
+struct RunTimes {
+  int64_t started_at_ms = 0;  // the earliest attempt start
+  int64_t ended_at_ms = 0;    // the last experiment end, once every experiment ended
 };
 
 struct Node {

@@ -6,6 +6,8 @@
 
 #include "common/log.h"
 #include "model/codec.h"
+#include "server/rerun.h"
+#include "server/run_query.h"
 #include "snapshot/snapshot.h"
 
 namespace lattice {
@@ -49,11 +51,15 @@ ApiService::ApiService(Controller& controller, Store& store, BlobStore& blobs, m
       loop_(loop),
       clock_(clock),
       options_(std::move(options)),
+      web_ui_(options_.web_dirs),
       rng_(std::random_device{}()) {}
 
 ApiService::~ApiService() = default;
 
 void ApiService::Handle(net::HttpRequest req, std::shared_ptr<net::Exchange> ex) {
+  // The web UI: static files that hold no data, so no token (web_ui.h).
+  if (req.path.rfind("/api/", 0) != 0 && (req.method == "GET" || req.method == "HEAD"))
+    return ex->Respond(web_ui_.Serve(req));
   if (req.path.rfind(kPrefix, 0) != 0) {
     ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path +
                                                               " (the API lives under /api/v1/)")));
@@ -97,32 +103,13 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
   }
   if (p.size() >= 1 && p[0] == "runs") {
     if (p.size() == 1) {
-      if (m == "GET") {
-        Json runs = Json::array();
-        for (const auto& r : controller_.Runs()) runs.push_back(RunSummaryToJson(*r));
-        return respond(Json{{"runs", runs}});
-      }
+      if (m == "GET") return ex->Respond(ListRuns(req));
       if (m == "POST") {
         auto body = json_body();
         if (!body.ok()) return respond(body.error());
         auto request = ParseSubmitRequest(*body);
         if (!request.ok()) return respond(request.error());
-        if (!blobs_.Has(request->spec.snapshot))
-          return respond(Error(ErrorCode::kInvalidArgument,
-                               "snapshot " + request->spec.snapshot + " was not uploaded; PUT it to /api/v1/blobs/ first",
-                               "snapshot"));
-        if (!validated_snapshots_.count(request->spec.snapshot)) {
-          // Refuse a bad snapshot once, here, rather than on every attempt.
-          Status valid = ValidateSnapshot(request->spec.snapshot);
-          if (!valid.ok()) return respond(valid.error());
-          validated_snapshots_.insert(request->spec.snapshot);
-        }
-        auto run = controller_.Submit(std::move(request).value(), rng_);
-        if (!run.ok()) return respond(run.error());
-        LOG_INFO("api", "run " << (*run)->name << " submitted");
-        net::HttpResponse r = GetRun((*run)->name);
-        r.status = 201;
-        return ex->Respond(std::move(r));
+        return ex->Respond(SubmitChecked(std::move(request).value()));
       }
       return not_allowed();
     }
@@ -135,6 +122,12 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
     if (p.size() == 2) {
       if (m != "GET") return not_allowed();
       return ex->Respond(GetRun(name));
+    }
+    if (p.size() == 3 && p[2] == "rerun") {
+      if (m != "POST") return not_allowed();
+      auto body = json_body();
+      if (!body.ok()) return respond(body.error());
+      return ex->Respond(Rerun(name, *body));
     }
     if (p.size() == 3 && p[2] == "cancel") {
       if (m != "POST") return not_allowed();
@@ -155,6 +148,10 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
         if (m != "GET") return not_allowed();
         return Logs(name, p[3], req, ex);
       }
+      if (p[4] == "attempts") {
+        if (m != "GET") return not_allowed();
+        return ex->Respond(ListAttempts(name, p[3]));
+      }
     }
   }
   if (p.size() == 1 && p[0] == "events") {
@@ -168,7 +165,7 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
   if (p.size() == 1 && p[0] == "nodes") {
     if (m != "GET") return not_allowed();
     Json nodes = Json::array();
-    for (const auto& n : controller_.Nodes()) nodes.push_back(ToJson(n));
+    for (const auto& n : controller_.Nodes()) nodes.push_back(ToJson(n, controller_.RunningOn(n.id)));
     return respond(Json{{"nodes", nodes}});
   }
   if (p.size() >= 1 && p[0] == "blobs") return blob_api_.Handle(p, req, *ex);
@@ -182,7 +179,7 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       if (!reg.ok()) return respond(reg.error());
       auto node = controller_.RegisterNode(*reg);
       if (!node.ok()) return respond(node.error());
-      Json j = ToJson(**node);
+      Json j = ToJson(**node, controller_.RunningOn((*node)->id));
       j["node_timeout_ms"] = controller_.NodeTimeoutMs();  // the agent stops gang ranks when cut off this long
       return respond(j);
     }
@@ -237,6 +234,60 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
     }
   }
   ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no such endpoint: " + m + " " + req.path)));
+}
+
+net::HttpResponse ApiService::ListRuns(const net::HttpRequest& req) const {
+  auto query = ParseRunQuery(req.query);
+  if (!query.ok()) return ErrorResponse(query.error());
+  RunPage page = SelectRuns(controller_.Runs(), *query);
+  Json runs = Json::array();
+  for (const Run* r : page.runs) runs.push_back(Summary(*r));
+  return JsonResponse(200, Json{{"runs", std::move(runs)}, {"total", page.total}});
+}
+
+net::HttpResponse ApiService::ListAttempts(const std::string& name, const std::string& exp_id) const {
+  auto exp = ParseExperimentId(exp_id);
+  if (!exp.ok()) return ErrorResponse(exp.error());
+  const Run* run = controller_.FindRun(name);
+  if (!run) return ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + name + "'"));
+  if (static_cast<size_t>(*exp) >= run->experiments.size())
+    return ErrorResponse(Error(ErrorCode::kNotFound, "run '" + name + "' has no experiment " + std::to_string(*exp)));
+  Json attempts = Json::array();
+  for (const Attempt* a : controller_.Attempts(name, *exp))
+    attempts.push_back(AttemptToJson(*a, controller_.Parts(a->id)));
+  return JsonResponse(200, Json{{"attempts", std::move(attempts)}});
+}
+
+net::HttpResponse ApiService::SubmitChecked(SubmitRequest request) {
+  const std::string& sha = request.spec.snapshot;
+  if (!blobs_.Has(sha))
+    return ErrorResponse(Error(ErrorCode::kInvalidArgument,
+                               "snapshot " + sha + " was not uploaded; PUT it to /api/v1/blobs/ first", "snapshot"));
+  if (!validated_snapshots_.count(sha)) {
+    // Refuse a bad snapshot once, here, rather than on every attempt.
+    Status valid = ValidateSnapshot(sha);
+    if (!valid.ok()) return ErrorResponse(valid.error());
+    validated_snapshots_.insert(sha);
+  }
+  auto run = controller_.Submit(std::move(request), rng_);
+  if (!run.ok()) return ErrorResponse(run.error());
+  LOG_INFO("api", "run " << (*run)->name << " submitted");
+  net::HttpResponse r = GetRun((*run)->name);
+  r.status = 201;
+  return r;
+}
+
+net::HttpResponse ApiService::Rerun(const std::string& name, const Json& body) {
+  // The request is read first: a malformed body is the caller's error
+  // whichever run it names.
+  auto request = ParseRerunRequest(body);
+  if (!request.ok()) return ErrorResponse(request.error());
+  const Run* old = controller_.FindRun(name);
+  if (!old) return ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + name + "'"));
+  auto submission = BuildRerun(*old, *request);
+  if (!submission.ok()) return ErrorResponse(submission.error());
+  LOG_INFO("api", "rerun of " << name << " requested");
+  return SubmitChecked(std::move(submission).value());
 }
 
 Status ApiService::ValidateSnapshot(const std::string& sha) {
@@ -425,7 +476,7 @@ void ApiService::RunChanged(const std::string& run) {
   Wake("run:" + run);
   if (!event_streams_.empty()) {
     if (const Run* r = controller_.FindRun(run)) {
-      std::string event = "event: run\ndata: " + RunSummaryToJson(*r).dump() + "\n\n";
+      std::string event = "event: run\ndata: " + Summary(*r).dump() + "\n\n";
       std::erase_if(event_streams_, [](const EventStream& s) { return s.exchange->Closed(); });
       for (auto& s : event_streams_)
         if (s.run.empty() || s.run == run) s.exchange->Send(event);
@@ -455,13 +506,21 @@ struct ApiService::LogStream {
 void ApiService::OpenEventStream(const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex) {
   auto it = req.query.find("run");
   std::string run = it == req.query.end() ? "" : it->second;
+  auto initial = req.query.find("initial");
+  const bool dump = initial == req.query.end() || initial->second == "1";
+  if (!dump && initial->second != "0")
+    return ex->Respond(ErrorResponse(Error(ErrorCode::kInvalidArgument,
+                                           "query parameter 'initial' must be 0 or 1, got '" +
+                                               initial->second.substr(0, 40) + "'",
+                                           "initial")));
   if (!run.empty() && !controller_.FindRun(run))
     return ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + run + "'")));
   ex->BeginStream(200, "text/event-stream");
-  // Start with the current state so a client never misses what came before it.
+  // Start with the current state so a client never misses what came before
+  // it (unless it asked only for changes: it has just read the list).
   std::string first = "retry: 1000\n\n";
   for (const auto& r : controller_.Runs())
-    if (run.empty() || r->name == run) first += "event: run\ndata: " + RunSummaryToJson(*r).dump() + "\n\n";
+    if (dump && (run.empty() || r->name == run)) first += "event: run\ndata: " + Summary(*r).dump() + "\n\n";
   ex->Send(std::move(first));
   event_streams_.push_back({ex, run});
 }

@@ -4,6 +4,7 @@
 // Loop thread only.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "server/cluster_api.h"
 #include "server/controller.h"
 #include "server/metrics_api.h"
+#include "server/web_ui.h"
 
 namespace lattice {
 
@@ -29,6 +31,10 @@ struct ApiOptions {
   std::string required_token;
   size_t max_json_bytes = 1 << 20;
   int64_t max_wait_ms = 30'000;
+  // Where the web UI's built files may be (WebDirCandidates); the first that
+  // holds index.html serves GET/HEAD outside /api/. Empty: a page saying the
+  // UI is not built.
+  std::vector<std::filesystem::path> web_dirs;
 };
 
 class ApiService final {
@@ -52,6 +58,15 @@ class ApiService final {
 
   void Route(const net::HttpRequest& req, const std::shared_ptr<net::Exchange>& ex);
   net::HttpResponse GetRun(const std::string& name);
+  Json Summary(const Run& run) const { return RunSummaryToJson(run, controller_.Times(run)); }
+  // GET /runs with its filters and paging (run_query.h).
+  net::HttpResponse ListRuns(const net::HttpRequest& req) const;
+  net::HttpResponse ListAttempts(const std::string& run, const std::string& exp_id) const;
+  // The checks of POST /runs (snapshot uploaded and valid), then the submit:
+  // 201 and the new run's document.
+  net::HttpResponse SubmitChecked(SubmitRequest request);
+  // POST /runs/{run}/rerun.
+  net::HttpResponse Rerun(const std::string& run, const Json& body);
   // Checks a submitted snapshot: a manifest whose chunks are all stored and
   // unpack to a valid tree (InspectSnapshot); errors name field "snapshot".
   Status ValidateSnapshot(const std::string& sha);
@@ -82,6 +97,7 @@ class ApiService final {
   net::EventLoop& loop_;
   const Clock& clock_;
   const ApiOptions options_;
+  WebUi web_ui_;
   std::mt19937_64 rng_;
   // Rendered GET /runs/{name} bodies by run, with the version they show.
   std::map<std::string, std::pair<uint64_t, std::string>> run_cache_;

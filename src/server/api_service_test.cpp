@@ -223,10 +223,10 @@ TEST_F(ApiServiceTest, Health_200) {
 }
 
 TEST_F(ApiServiceTest, PathOutsideTheApiOrUnknown_404JsonError) {
-  ExpectError(*Call("GET", "/"), 404, "not_found");
+  ExpectError(*Call("POST", "/"), 404, "not_found");
   ExpectError(*Call("GET", "/api/v2/runs"), 404, "not_found");
   ExpectError(*Call("GET", "/api/v1/frobnicate"), 404, "not_found");
-  EXPECT_THAT(Call("GET", "/nope")->Body()["error"]["message"].get<std::string>(), HasSubstr("/api/v1/"));
+  EXPECT_THAT(Call("PUT", "/nope")->Body()["error"]["message"].get<std::string>(), HasSubstr("/api/v1/"));
 }
 
 TEST_F(ApiServiceTest, WrongMethod_RefusedNamingIt) {
@@ -282,7 +282,7 @@ TEST_F(ApiServiceTest, TokenRequired_MissingOrWrong401_HealthStill200) {
   EXPECT_EQ(health->response.status, 200);
   auto ok = Call("GET", "/api/v1/runs", "", {{"authorization", "Bearer s3cret-token"}});
   EXPECT_EQ(ok->response.status, 200);
-  EXPECT_EQ(ok->Body(), (Json{{"runs", Json::array()}}));
+  EXPECT_EQ(ok->Body(), (Json{{"runs", Json::array()}, {"total", 0}}));
 }
 
 TEST_F(ApiServiceTest, NoTokenConfigured_NoHeaderNeeded) {
@@ -611,6 +611,209 @@ TEST_F(ApiServiceTest, EventStream_StartsWithCurrentStateThenFollowsChanges) {
   EXPECT_THAT(ex->sent, HasSubstr("\"state\":\"running\""));
   ExpectError(*Call("GET", "/api/v1/events?run=nope"), 404, "not_found");
   EXPECT_THAT(Call("GET", "/api/v1/runs/r/experiments/0/logs/stream")->sent, HasSubstr("retry:"));
+}
+
+TEST_F(ApiServiceTest, EventStream_InitialZeroSendsOnlyChanges) {
+  UploadSnapshot();
+  SubmitRun("r");
+  auto ex = Call("GET", "/api/v1/events?initial=0");
+  EXPECT_EQ(ex->stream_status, 200);
+  EXPECT_EQ(ex->sent, "retry: 1000\n\n");
+  RegisterNode("n1");  // r starts
+  EXPECT_THAT(ex->sent, HasSubstr("\"name\":\"r\""));
+  EXPECT_THAT(Call("GET", "/api/v1/events?initial=1")->sent, HasSubstr("\"name\":\"r\""));
+  auto bad = Call("GET", "/api/v1/events?initial=yes");
+  ExpectError(*bad, 400, "invalid_argument");
+  EXPECT_EQ(bad->Body()["error"]["field"], "initial");
+}
+
+// --- listing runs, attempts, reruns, node work ------------------------------------------------
+
+TEST_F(ApiServiceTest, ListRuns_FiltersPagesAndCounts) {
+  UploadSnapshot();
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(SubmitRun("run-" + std::to_string(i))->response.status, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/runs/run-1/cancel")->response.status, 200);
+  auto names = [](const Json& body) {
+    std::vector<std::string> out;
+    for (const auto& r : body["runs"]) out.push_back(r["name"]);
+    return out;
+  };
+  Json all = Call("GET", "/api/v1/runs")->Body();
+  EXPECT_EQ(all["total"], 5);
+  EXPECT_EQ(names(all).size(), 5u);
+  Json page = Call("GET", "/api/v1/runs?limit=2&offset=1&order=newest")->Body();
+  EXPECT_EQ(names(page), (std::vector<std::string>{"run-3", "run-2"}));
+  EXPECT_EQ(page["total"], 5);
+  Json cancelled = Call("GET", "/api/v1/runs?state=cancelled,running")->Body();
+  EXPECT_EQ(names(cancelled), (std::vector<std::string>{"run-1"}));
+  EXPECT_EQ(cancelled["total"], 1);
+  Json text = Call("GET", "/api/v1/runs?q=RUN-4")->Body();
+  EXPECT_EQ(names(text), (std::vector<std::string>{"run-4"}));
+  auto bad = Call("GET", "/api/v1/runs?limit=0");
+  ExpectError(*bad, 400, "invalid_argument");
+  EXPECT_EQ(bad->Body()["error"]["field"], "limit");
+  // The summary's new fields.
+  Json first = all["runs"][0];
+  EXPECT_EQ(first["gpus"], 0);
+  EXPECT_EQ(first["cluster"], "local");
+  EXPECT_EQ(first["started_at"], "");
+  EXPECT_EQ(first["ended_at"], "");
+}
+
+TEST_F(ApiServiceTest, RunSummaryTimes_FollowTheAttempts) {
+  UploadSnapshot();
+  int64_t id = StartRunOnNode("r");
+  Json running = Call("GET", "/api/v1/runs?q=r")->Body()["runs"][0];
+  EXPECT_NE(running["started_at"], "");
+  EXPECT_EQ(running["ended_at"], "");
+  clock_.Advance(5000);
+  Call("POST", "/api/v1/agents/n1/report",
+       Json{{"attempts", {{{"id", id}, {"state", "exited"}, {"exit_code", 0}, {"log_bytes", 0}}}}}.dump());
+  Json done = Call("GET", "/api/v1/runs")->Body()["runs"][0];
+  EXPECT_EQ(done["state"], "succeeded");
+  EXPECT_EQ(done["started_at"], running["started_at"]);
+  EXPECT_NE(done["ended_at"], "");
+  EXPECT_GT(done["ended_at"].get<std::string>(), done["started_at"].get<std::string>());
+}
+
+TEST_F(ApiServiceTest, Attempts_ListedWithTheirEndReasons) {
+  UploadSnapshot();
+  int64_t id = StartRunOnNode("r");
+  Json list = Call("GET", "/api/v1/runs/r/experiments/0/attempts")->Body();
+  ASSERT_EQ(list["attempts"].size(), 1u);
+  EXPECT_EQ(list["attempts"][0]["number"], 1);
+  EXPECT_EQ(list["attempts"][0]["state"], "running");
+  EXPECT_EQ(list["attempts"][0]["node"], "n1");
+  EXPECT_EQ(list["attempts"][0]["nodes"], Json({"n1"}));
+  EXPECT_EQ(list["attempts"][0]["reason"], "");
+  EXPECT_TRUE(list["attempts"][0]["exit_code"].is_null());
+  Call("POST", "/api/v1/agents/n1/report",
+       Json{{"attempts", {{{"id", id}, {"state", "exited"}, {"exit_code", 2}, {"log_bytes", 0}}}}}.dump());
+  Json ended = Call("GET", "/api/v1/runs/r/experiments/0/attempts")->Body()["attempts"][0];
+  EXPECT_EQ(ended["state"], "failed");
+  EXPECT_EQ(ended["exit_code"], 2);
+  EXPECT_EQ(ended["reason"], "exited with code 2");
+  EXPECT_NE(ended["ended_at"], "");
+  ExpectError(*Call("GET", "/api/v1/runs/r/experiments/x/attempts"), 400, "invalid_argument");
+  ExpectError(*Call("GET", "/api/v1/runs/r/experiments/1/attempts"), 404, "not_found");
+  ExpectError(*Call("GET", "/api/v1/runs/nope/experiments/0/attempts"), 404, "not_found");
+  ExpectError(*Call("POST", "/api/v1/runs/r/experiments/0/attempts"), 400, "invalid_argument");
+}
+
+TEST_F(ApiServiceTest, Attempts_ALostAttemptSaysWhyAndTheNextOneFollows) {
+  UploadSnapshot();
+  RegisterNode("n1");
+  Json body{{"name", "r"}, {"script", "train.py"}, {"snapshot", snapshot_}, {"max_restarts", 1}};
+  ASSERT_EQ(Call("POST", "/api/v1/runs", body.dump())->response.status, 201);
+  const Attempt* a = controller_->FindAttempt("r", 0, 0);
+  ASSERT_NE(a, nullptr);
+  Call("POST", "/api/v1/agents/n1/sync", Json{{"attempts", {{{"id", a->id}, {"state", "running"}}}}}.dump());
+  clock_.Advance(10'000);  // n1 falls silent
+  controller_->Tick();
+  RegisterNode("n2");
+  Json list = Call("GET", "/api/v1/runs/r/experiments/0/attempts")->Body();
+  ASSERT_EQ(list["attempts"].size(), 2u) << list.dump();
+  EXPECT_EQ(list["attempts"][0]["state"], "lost");
+  EXPECT_EQ(list["attempts"][0]["reason"], "lost: node n1 stopped responding");
+  EXPECT_EQ(list["attempts"][1]["number"], 2);
+  EXPECT_EQ(list["attempts"][1]["node"], "n2");
+}
+
+TEST_F(ApiServiceTest, Nodes_ListWhatRunsOnThem) {
+  UploadSnapshot();
+  RegisterNode("n1", 2);
+  ASSERT_EQ(SubmitRun("r", 1)->response.status, 201);
+  Json nodes = Call("GET", "/api/v1/nodes")->Body()["nodes"];
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0]["running"],
+            Json::array({Json{{"run", "r"}, {"experiment", 0}, {"attempt", 1}, {"gpus", {0}}}}));
+  ASSERT_EQ(Call("POST", "/api/v1/runs/r/cancel")->response.status, 200);
+  const Attempt* a = controller_->FindAttempt("r", 0, 0);
+  Call("POST", "/api/v1/agents/n1/sync", Json{{"attempts", Json::array()}}.dump());  // the agent never had it
+  EXPECT_EQ(a->state, AttemptState::kCancelled);
+  EXPECT_EQ(a->reason, "cancelled");
+  EXPECT_EQ(Call("GET", "/api/v1/nodes")->Body()["nodes"][0]["running"], Json::array());
+}
+
+TEST_F(ApiServiceTest, Rerun_CopiesTheRunWithNewArgsExpanded) {
+  UploadSnapshot();
+  Json body{{"name", "r"}, {"script", "train.py"}, {"snapshot", snapshot_}, {"args", {"--lr", "0.1"}},
+            {"env", {{"SECRET", "v"}}}, {"priority", 3}, {"description", "first"}};
+  ASSERT_EQ(Call("POST", "/api/v1/runs", body.dump())->response.status, 201);
+  auto same = Call("POST", "/api/v1/runs/r/rerun");
+  ASSERT_EQ(same->response.status, 201) << same->response.body;
+  Json doc = same->Body();
+  EXPECT_NE(doc["name"], "r");
+  EXPECT_EQ(doc["args"], Json({"--lr", "0.1"}));
+  EXPECT_EQ(doc["description"], "first");
+  EXPECT_EQ(doc["priority"], 3);
+  EXPECT_EQ(doc["env_names"], Json({"SECRET"}));
+  EXPECT_EQ(controller_->FindRun(doc["name"])->spec.env.at("SECRET"), "v");
+
+  auto swept = Call("POST", "/api/v1/runs/r/rerun",
+                    Json{{"args", {"--lr", "[0.1, 0.2]"}}, {"name", "r2"}, {"description", "sweep"}}.dump());
+  ASSERT_EQ(swept->response.status, 201) << swept->response.body;
+  Json two = swept->Body();
+  EXPECT_EQ(two["name"], "r2");
+  ASSERT_EQ(two["experiments"].size(), 2u);
+  EXPECT_EQ(two["experiments"][1]["args"], Json({"--lr", "0.2"}));
+  EXPECT_EQ(two["experiments"][1]["params"], (Json{{"lr", "0.2"}}));
+  EXPECT_EQ(two["sweep"]["parameters"], Json({"lr"}));
+
+  auto bad = Call("POST", "/api/v1/runs/r/rerun", Json{{"args", {"--lr=[0.1"}}}.dump());
+  ExpectError(*bad, 400, "invalid_argument");
+  EXPECT_EQ(bad->Body()["error"]["field"], "args");
+  ExpectError(*Call("POST", "/api/v1/runs/r/rerun", R"({"args": "x"})"), 400, "invalid_argument");
+  ExpectError(*Call("POST", "/api/v1/runs/nope/rerun"), 404, "not_found");
+  ExpectError(*Call("POST", "/api/v1/runs/r/rerun", R"({"name": "r2"})"), 409, "already_exists");
+  ExpectError(*Call("GET", "/api/v1/runs/r/rerun"), 400, "invalid_argument");
+}
+
+TEST_F(ApiServiceTest, Rerun_ThatNoNodeCouldHold_409) {
+  UploadSnapshot();
+  RegisterNode("n1", 1);
+  ASSERT_EQ(SubmitRun("r", 1)->response.status, 201);
+  RegisterNode("n1", 0);  // the node comes back without its GPU: no node could hold the run now
+  auto ex = Call("POST", "/api/v1/runs/r/rerun");
+  ExpectError(*ex, 409, "failed_precondition");
+  EXPECT_EQ(ex->Body()["error"]["field"], "resources");
+}
+
+// --- the web UI -------------------------------------------------------------------------------
+
+TEST_F(ApiServiceTest, WebUi_ServedOutsideTheApiWithoutAToken) {
+  ASSERT_TRUE(fs::MakeDirs(dir_ / "web" / "assets").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "web" / "index.html", "<html>ui</html>").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(dir_ / "web" / "assets" / "app-1.js", "go()").ok());
+  ApiOptions options;
+  options.required_token = "s3cret-token";
+  options.web_dirs = {dir_ / "nowhere", dir_ / "web"};
+  MakeApi(options);
+  for (const char* path : {"/", "/runs/abc", "/nodes"}) {
+    auto ex = Call("GET", path);
+    ASSERT_EQ(ex->responses, 1);
+    EXPECT_EQ(ex->response.status, 200) << path;
+    EXPECT_EQ(ex->response.body, "<html>ui</html>") << path;
+    EXPECT_EQ(ex->HeaderValue("Cache-Control"), "no-cache");
+  }
+  auto js = Call("HEAD", "/assets/app-1.js");
+  EXPECT_EQ(js->response.status, 200);
+  EXPECT_EQ(js->response.content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(js->HeaderValue("Cache-Control"), "public, max-age=31536000, immutable");
+  EXPECT_EQ(Call("GET", "/assets/nope.js")->response.status, 404);
+  ExpectError(*Call("GET", "/api/v1/runs"), 401, "unauthenticated");  // the API still needs it
+  ExpectError(*Call("POST", "/"), 404, "not_found");  // only GET and HEAD are the UI
+}
+
+TEST_F(ApiServiceTest, WebUi_NotBuilt_SaysHow) {
+  ApiOptions options;
+  options.web_dirs = {dir_ / "nowhere"};
+  MakeApi(options);
+  auto ex = Call("GET", "/");
+  EXPECT_EQ(ex->response.status, 404);
+  EXPECT_EQ(ex->response.content_type, "text/html; charset=utf-8");
+  EXPECT_THAT(ex->response.body, HasSubstr("scripts/build-web.sh"));
+  EXPECT_THAT(ex->response.body, HasSubstr("--web-dir"));
 }
 
 }  // namespace

@@ -13,7 +13,7 @@ Json ClusterApi::Show(const Cluster& c) const {
   j["created_at"] = IsoTime(c.created_at_ms);
   Json nodes = Json::array();
   for (const auto& n : controller_.Nodes())
-    if (n.cluster == c.name) nodes.push_back(ToJson(n));
+    if (n.cluster == c.name) nodes.push_back(ToJson(n, controller_.RunningOn(n.id)));
   j["nodes"] = nodes;
   j["status"] = status_of_ ? status_of_(c.name) : Json::object();
   return j;

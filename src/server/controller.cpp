@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "model/attempt_reason.h"
 #include "model/names.h"
 #include "sched/placement.h"
 
@@ -182,6 +183,42 @@ std::vector<const Attempt*> Controller::CurrentAttempts(const Run& run) const {
   return out;
 }
 
+std::vector<const Attempt*> Controller::Attempts(const std::string& run, int exp) const {
+  std::vector<const Attempt*> out;
+  auto it = attempts_by_exp_.find({run, exp});
+  if (it == attempts_by_exp_.end()) return out;
+  for (int64_t id : it->second)
+    if (const Attempt* a = FindAttempt(id)) out.push_back(a);
+  return out;
+}
+
+RunTimes Controller::Times(const Run& run) const {
+  RunTimes t;
+  bool all_ended = !run.experiments.empty();
+  for (const auto& e : run.experiments) {
+    all_ended = all_ended && IsTerminal(e.state);
+    auto it = attempts_by_exp_.find({run.name, e.index});
+    if (it == attempts_by_exp_.end() || it->second.empty()) continue;
+    // Attempts are placed in order, so an experiment's first started first.
+    if (const Attempt* first = FindAttempt(it->second.front()); first && first->started_at_ms > 0)
+      t.started_at_ms = t.started_at_ms ? std::min(t.started_at_ms, first->started_at_ms) : first->started_at_ms;
+    if (const Attempt* last = FindAttempt(it->second.back()))
+      t.ended_at_ms = std::max(t.ended_at_ms, last->ended_at_ms);
+  }
+  if (!all_ended) t.ended_at_ms = 0;
+  return t;
+}
+
+std::vector<NodeWork> Controller::RunningOn(const std::string& node) const {
+  std::vector<NodeWork> out;
+  for (int64_t id : ActiveIds()) {
+    const Attempt& a = attempts_.at(id);
+    if (a.IsGangHead() || a.node != node) continue;  // a gang's parts are on the nodes
+    out.push_back({a.run, a.experiment, a.number, a.gpu_indices});
+  }
+  return out;
+}
+
 bool Controller::LogComplete(const Attempt& a) const {
   if (!IsTerminal(a.state)) return false;
   if (a.IsGangHead()) {
@@ -346,6 +383,7 @@ void Controller::LoseAttempt(Attempt& a, const std::string& why, StoreBatch& bat
   const bool ran = a.state != AttemptState::kStarting;
   a.state = AttemptState::kLost;
   a.ended_at_ms = clock_.NowMs();
+  a.reason = AttemptEndReason(a.state, a.exit_code, why);
   batch.attempts.push_back(a);
   if (a.IsGangPart()) return GangPartEnded(a, why, batch);
   EndAndMaybeRetry(a, why, batch, ran);
@@ -422,6 +460,7 @@ void Controller::GangPartEnded(Attempt& part, const std::string& why, StoreBatch
     head->state = part.state;
     head->exit_code = part.exit_code;
     head->ended_at_ms = clock_.NowMs();
+    head->reason = AttemptEndReason(head->state, head->exit_code, why);
     batch.attempts.push_back(*head);
     LOG_WARN("controller", "gang attempt " << head->id << " of " << head->run << "/" << head->experiment
                                            << " ends: " << why);
@@ -433,6 +472,7 @@ void Controller::GangPartEnded(Attempt& part, const std::string& why, StoreBatch
                            : (all_succeeded ? AttemptState::kSucceeded : AttemptState::kFailed);
   head->exit_code = all_succeeded ? 0 : part.exit_code.value_or(1);
   head->ended_at_ms = clock_.NowMs();
+  head->reason = AttemptEndReason(head->state, head->exit_code, "");
   batch.attempts.push_back(*head);
   if (run) FinishExperiment(*run, *e, *head, batch);
 }
@@ -527,6 +567,7 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
       const bool cancelled = (run && e->cancel_requested) || (a != head && IsTerminal(head->state));
       a->state = cancelled ? AttemptState::kCancelled
                            : (r.exit_code && *r.exit_code == 0 ? AttemptState::kSucceeded : AttemptState::kFailed);
+      a->reason = AttemptEndReason(a->state, a->exit_code, r.message);
       batch.attempts.push_back(*a);
       if (a != head) {
         GangPartEnded(*a, r.message.empty() ? GangCause(*a, r.exit_code) : r.message + " (" + node_id + ")", batch);
@@ -557,6 +598,7 @@ Status Controller::ApplyReports(const std::string& node_id, const std::vector<At
       if (a.state != AttemptState::kStarting || !StopsBeforeStart(a)) continue;
       a.state = AttemptState::kCancelled;
       a.ended_at_ms = clock_.NowMs();
+      a.reason = AttemptEndReason(a.state, a.exit_code, "");
       batch.attempts.push_back(a);
       if (a.IsGangPart()) {
         GangPartEnded(a, "cancelled", batch);

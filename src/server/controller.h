@@ -70,6 +70,12 @@ class Controller final {
   // The newest attempt of an experiment (number 0) or the given one.
   const Attempt* FindAttempt(const std::string& run, int exp, int number) const;
   std::vector<const Attempt*> CurrentAttempts(const Run& run) const;
+  // Every attempt of an experiment, oldest first (gang heads, not their parts).
+  std::vector<const Attempt*> Attempts(const std::string& run, int exp) const;
+  // When the run's experiments started and ended (RunSummary).
+  RunTimes Times(const Run& run) const;
+  // The active (starting or running) attempts on a node, oldest first.
+  std::vector<NodeWork> RunningOn(const std::string& node) const;
   Result<uint64_t> AppendLog(const std::string& node, int64_t attempt, uint64_t offset, std::string_view data);
   Result<std::string> ReadLog(int64_t attempt, uint64_t offset, size_t max_bytes) {
     return logs_.Read(attempt, offset, max_bytes);

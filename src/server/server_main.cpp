@@ -18,6 +18,7 @@
 #include "server/cluster_manager.h"
 #include "server/controller.h"
 #include "server/log_store.h"
+#include "server/web_ui.h"
 #include "store/store.h"
 
 namespace lattice {
@@ -62,6 +63,8 @@ int RunServer(const ServerOptions& options) {
   auto token = LoadOrCreateToken(options.home);
   if (!token.ok()) return fail(token.error());
   bool need_token = options.require_token || !IsLoopback(options.address);
+  auto web_dirs = WebDirCandidates(options.web_dir, fs::SelfExe());
+  if (!web_dirs.ok()) return fail(web_dirs.error());
 
   auto store = OpenSqliteStore((server_dir / "lattice.db").string());
   if (!store.ok()) return fail(store.error());
@@ -130,6 +133,7 @@ int RunServer(const ServerOptions& options) {
   clusters_ptr = clusters.get();
   ApiOptions api_options;
   if (need_token) api_options.required_token = *token;
+  api_options.web_dirs = *web_dirs;
   api = std::make_unique<ApiService>(controller, **store, blobs, metrics, (*server)->Loop(), clock, api_options,
                                      [&clusters](const std::string& name) { return clusters->StatusOf(name); });
   api_ptr = api.get();

@@ -14,6 +14,8 @@ struct ServerOptions {
   uint16_t port = 0;  // 0: any free port (written to <home>/server.json)
   bool require_token = false;  // forced on for non-loopback addresses
   int64_t node_timeout_ms = 6000;
+  // The built web UI (web_ui.h); empty: look beside the executable.
+  std::string web_dir;
 };
 
 bool IsLoopback(const std::string& address);

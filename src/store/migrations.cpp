@@ -98,6 +98,9 @@ ALTER TABLE nodes ADD COLUMN cluster TEXT NOT NULL DEFAULT 'local';
 ALTER TABLE nodes ADD COLUMN allocation TEXT NOT NULL DEFAULT '';
 ALTER TABLE nodes ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 )SQL"},
+      {"attempt end reasons", R"SQL(
+ALTER TABLE attempts ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+)SQL"},
   };
   return kMigrations;
 }

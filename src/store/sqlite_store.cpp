@@ -147,7 +147,7 @@ class SqliteStore final : public Store {
     {
       Statement s(db_,
                   "SELECT id, run, experiment, number, node, state, exit_code, started_at_ms, ended_at_ms, "
-                  "gpus, final_log_bytes, nnodes, gang, node_rank FROM attempts ORDER BY id");
+                  "gpus, final_log_bytes, nnodes, gang, node_rank, reason FROM attempts ORDER BY id");
       if (!s.ok()) return SqlError("loading attempts");
       while (sqlite3_step(s.get()) == SQLITE_ROW) {
         Attempt a;
@@ -166,6 +166,7 @@ class SqliteStore final : public Store {
         a.nnodes = static_cast<int>(s.Int(11));
         a.gang = s.Int(12);
         a.node_rank = static_cast<int>(s.Int(13));
+        a.reason = s.Text(14);
         data.attempts.push_back(std::move(a));
       }
     }
@@ -342,10 +343,10 @@ class SqliteStore final : public Store {
           "reason=excluded.reason");
       attempt_stmt_ = std::make_unique<Statement>(db_,
           "INSERT INTO attempts(id, run, experiment, number, node, state, exit_code, started_at_ms, ended_at_ms, "
-          "gpus, final_log_bytes, nnodes, gang, node_rank) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+          "gpus, final_log_bytes, nnodes, gang, node_rank, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
           "ON CONFLICT(id) DO UPDATE SET state=excluded.state, exit_code=excluded.exit_code, "
           "started_at_ms=excluded.started_at_ms, ended_at_ms=excluded.ended_at_ms, "
-          "final_log_bytes=excluded.final_log_bytes");
+          "final_log_bytes=excluded.final_log_bytes, reason=excluded.reason");
       node_stmt_ = std::make_unique<Statement>(db_,
           "INSERT INTO nodes(id, hostname, cpus, memory_bytes, gpus, state, registered_at_ms, last_seen_ms, address, "
           "cluster, allocation, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
@@ -390,6 +391,7 @@ class SqliteStore final : public Store {
       s.Bind(12, static_cast<int64_t>(a.nnodes));
       s.Bind(13, a.gang);
       s.Bind(14, static_cast<int64_t>(a.node_rank));
+      s.Bind(15, a.reason);
       LATTICE_RETURN_IF_ERROR(Step(s, "writing attempt " + std::to_string(a.id)));
     }
     for (const Node& n : batch.nodes) {

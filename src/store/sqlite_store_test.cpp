@@ -174,6 +174,7 @@ TEST_F(SqliteStoreTest, EveryField_SurvivesReopen) {
   a.ended_at_ms = 99'999;
   a.gpu_indices = {1, 3, 5, 7};
   a.final_log_bytes = 5'000'000'000ull;  // past 32 bits
+  a.reason = "killed by signal 9";
   Attempt b = MakeAttempt(43, run.name, 1);
   b.state = AttemptState::kRunning;  // no exit code, no final log size
 
@@ -234,6 +235,7 @@ TEST_F(SqliteStoreTest, EveryField_SurvivesReopen) {
   EXPECT_EQ(y.number, 3);
   EXPECT_EQ(y.node, "gpu-node-1");
   EXPECT_EQ(y.state, AttemptState::kFailed);
+  EXPECT_EQ(y.reason, "killed by signal 9");
   EXPECT_EQ(y.exit_code, std::optional<int>(-9));
   EXPECT_EQ(y.started_at_ms, a.started_at_ms);
   EXPECT_EQ(y.ended_at_ms, 99'999);
@@ -282,6 +284,7 @@ TEST_F(SqliteStoreTest, Upserts_UpdateMutableFieldsAndKeepCreationTime) {
   a.exit_code = 0;
   a.ended_at_ms = 2000;
   a.final_log_bytes = 10;
+  a.reason = "exited with code 0";
   StoreBatch second;
   second.runs.push_back(run);
   second.experiments.emplace_back("r", e);
@@ -299,6 +302,7 @@ TEST_F(SqliteStoreTest, Upserts_UpdateMutableFieldsAndKeepCreationTime) {
   EXPECT_EQ(d.attempts[0].state, AttemptState::kSucceeded);
   EXPECT_EQ(d.attempts[0].exit_code, std::optional<int>(0));
   EXPECT_EQ(d.attempts[0].final_log_bytes, std::optional<uint64_t>(10));
+  EXPECT_EQ(d.attempts[0].reason, "exited with code 0");
 
   // An exit code can be cleared again (a requeued experiment starts afresh).
   e.exit_code.reset();
