@@ -162,10 +162,13 @@ class Lattice:
         self.scratch = Path(tempfile.mkdtemp(prefix="lattice-bench-scripts-"))
         self.server_pid = None
         # A private copy: a rebuild of build/ during the benchmark neither breaks
-        # it nor mixes two versions of the binary in one measurement.
-        self.binary = str(self.scratch / "lattice")
+        # it nor mixes two versions of the binary in one measurement. The server
+        # finds the web UI at <its directory>/../web/dist, hence bin/ and a link.
+        (self.scratch / "bin").mkdir()
+        self.binary = str(self.scratch / "bin" / "lattice")
         try:
             shutil.copy2(source, self.binary)
+            (self.scratch / "web").symlink_to(REPO / "web")
         except OSError as e:
             shutil.rmtree(self.scratch, ignore_errors=True)
             raise BenchError(f"cannot copy {source}: {e}")

@@ -16,6 +16,8 @@
 # gang_recovery and ddp_throughput need root and iproute2 (network
 # namespaces), slurm also Slurm and munge (slurm-wlm); without them --smoke
 # prints why and skips them, and a full run lists them as failed to measure.
+# web_ui needs Chromium and node (scripts/install-deps.sh) and web/dist
+# (scripts/build-web.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +64,7 @@ echo "lattice benchmarks${mode:+ (smoke)}: $(date -u '+%Y-%m-%d %H:%M UTC'), $(n
      "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
 for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead \
-             snapshot_dedup gang_recovery ddp_throughput slurm; do
+             snapshot_dedup gang_recovery ddp_throughput slurm web_ui; do
   echo
   echo "== $bench =="
   out=$root/$bench.out
@@ -109,7 +111,7 @@ if "$METRICS_STORE_BENCH" "${mode[@]}" --dir "$root" | tee "$root/metrics_store_
 echo
 echo "== summary =="
 for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead \
-             snapshot_dedup gang_recovery ddp_throughput slurm tfevents_read env_build sched_bench; do
+             snapshot_dedup gang_recovery ddp_throughput slurm web_ui tfevents_read env_build sched_bench; do
   grep -h '^target:' "$root/$bench.out" 2>/dev/null | sed "s/^target:/$bench:/" || true
 done
 if ((${#failed[@]})); then
