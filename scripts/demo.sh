@@ -4,12 +4,18 @@
 # real sweep (3 learning rates x 2 widths) of PyTorch training runs of
 # examples/digits/train.py, following their logs to the end, then the final
 # state, the metrics table sorted by test accuracy, and the kept artifacts.
+# The web UI is built too, and its address printed first, to watch the sweep
+# in a browser as it goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 scripts/build.sh
+scripts/build-web.sh
 export PATH="$PWD/build:$PATH"
+
+echo "== lattice ui   # open this address in a browser to watch the sweep"
+lattice ui
 
 echo "== lattice run --follow examples/digits/train.py --epochs 10 --lr \"[0.003, 0.01, 0.03]\" --hidden \"[32, 128]\""
 name="digits-$(date +%s)"

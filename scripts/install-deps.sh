@@ -17,6 +17,7 @@ PACKAGES=(
   python3 python3-venv python3-pip python3-setuptools python3-wheel python3-torch python3-sklearn
   wrk procps iproute2 curl
   slurm-wlm munge openssh-server openssh-client
+  nodejs chromium
 )
 
 missing=()
@@ -25,6 +26,8 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+# Debian's nodejs comes without npm; a nodejs from elsewhere may bundle it.
+if ! command -v npm >/dev/null; then missing+=(npm); fi
 if ((${#missing[@]})); then
   echo "install-deps: installing Debian packages: ${missing[*]}"
   SUDO=""
