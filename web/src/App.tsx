@@ -8,6 +8,7 @@ import { ExperimentPage } from "./pages/ExperimentPage";
 import { NodesPage } from "./pages/NodesPage";
 import { RunPage } from "./pages/RunPage";
 import { RunsPage } from "./pages/RunsPage";
+import { MetricStreamsProvider } from "./components/MetricStreams";
 import { hrefFor, matchRoute, type Route } from "./lib/router";
 
 function Page({ route }: { route: Route }) {
@@ -97,7 +98,9 @@ export function App() {
             }}
           />
         ) : (
-          <Page key={epoch} route={route} />
+          <MetricStreamsProvider>
+            <Page key={epoch} route={route} />
+          </MetricStreamsProvider>
         )}
       </main>
     </>

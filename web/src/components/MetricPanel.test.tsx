@@ -57,6 +57,7 @@ vi.mock("../api/client", () => ({
 }));
 const { MetricPanel, maxPointsFor, panelNotes, seriesLabel, valueFormatFor } = await import("./MetricPanel");
 const { systemKeys, systemTitle } = await import("./SystemMetrics");
+const { MetricStreamsProvider } = await import("./MetricStreams");
 
 const stat = { experiment: 0, total: 10, held: 10, drawn: 10, nonFinite: 0, nonPositive: 0, lastRaw: 1 };
 
@@ -145,7 +146,11 @@ describe("MetricPanel", () => {
 
   it("fetches downsampled series, marks the data, draws them and appends live points", async () => {
     window.__latticePerf = [];
-    render(<MetricPanel run="r" metricKey="loss" experiments={[0, 1]} labels={{ 1: "lr=0.2" }} live />);
+    render(
+      <MetricStreamsProvider>
+        <MetricPanel run="r" metricKey="loss" experiments={[0, 1]} labels={{ 1: "lr=0.2" }} live />
+      </MetricStreamsProvider>,
+    );
     const chart = await screen.findByTestId("metric-chart");
     await waitFor(() => expect(chart.dataset.seriesCount).toBe("2"));
     expect(asked[0]).toMatchObject({ run: "r", key: "loss", experiments: [0, 1], method: "lttb", max_points: 500 });

@@ -7,7 +7,7 @@ import { mark } from "../lib/perf";
 import { appendPoints, lastValuesJson, storeSeries, toChartData, type StoredSeries, type XMode } from "../lib/series";
 import { MetricChart, usePrefersDark, type ChartSeries, type ValueFormat } from "./MetricChart";
 import { seriesColor, seriesDash } from "./MetricChartPalette";
-import { metricStreams } from "./MetricPanelStream";
+import { useMetricStreams } from "./MetricStreams";
 import "./charts-logs.css";
 
 export interface MetricPanelProps {
@@ -79,6 +79,7 @@ export function MetricPanel({ run, metricKey, experiments, labels, live = false,
   const lastFetch = useRef(0);
   const shownFor = useRef("");
   const dark = usePrefersDark();
+  const hub = useMetricStreams();
   const ids = useId();
   const expKey = experiments.join(",");
 
@@ -107,7 +108,7 @@ export function MetricPanel({ run, metricKey, experiments, labels, live = false,
     };
     let unsubscribe: (() => void) | null = null;
     if (live && exps.length > 0) {
-      unsubscribe = metricStreams.subscribe(
+      unsubscribe = hub.subscribe(
         run,
         exps.length === 1 ? exps[0] : undefined,
         (p) => {
@@ -149,7 +150,7 @@ export function MetricPanel({ run, metricKey, experiments, labels, live = false,
       unsubscribe?.();
       if (frame !== 0) cancelAnimationFrame(frame);
     };
-  }, [run, metricKey, expKey, live, refetch]);
+  }, [run, metricKey, expKey, live, refetch, hub]);
 
   const chart = useMemo(
     () => (store === null ? null : toChartData(store, { xMode, smoothing, logScale })),

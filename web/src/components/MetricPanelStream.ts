@@ -80,6 +80,3 @@ export class MetricStreamHub {
     };
   }
 }
-
-// The page's hub: shared on purpose (see the top of this file); it holds only open connections.
-export const metricStreams = new MetricStreamHub();

@@ -1,14 +1,9 @@
 // @vitest-environment node
 import { describe, expect, it } from "vitest";
-import { contrastRatio } from "./MetricChartPalette";
+import { contrastRatio } from "../lib/contrast";
+import { readCss } from "../lib/readCss.testutil";
 
-// Vitest stubs CSS imports (even `?raw`), so the stylesheet is read from disk; the module name is built at
-// run time because the browser build has no typings for Node's modules.
-interface Fs {
-  readFileSync(path: URL, encoding: "utf8"): string;
-}
-const fs = (await import(/* @vite-ignore */ ["node", "fs"].join(":"))) as Fs;
-const css = fs.readFileSync(new URL("./charts-logs.css", import.meta.url), "utf8");
+const css = readCss(new URL("./charts-logs.css", import.meta.url));
 
 // The variables of the first rule block declaring them, before and inside the dark-scheme media query.
 function variables(text: string): Map<string, string> {
