@@ -23,7 +23,7 @@ step() {
 
 step ctest --test-dir build --output-on-failure -j 2 --timeout 300
 step ctest --test-dir build-asan --output-on-failure -j 2 --timeout 600
-step npm --prefix web test --silent
+step env NO_COLOR=1 npm --prefix web test --silent
 # Two files at a time (a file's tests stay together: some share a module
 # fixture, like the network-namespace hosts of test_multinode_e2e.py).
 step .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile tests sdk/python/tests

@@ -107,7 +107,8 @@ async function log(context) {
             if (!match || seen.has(match[1])) continue;
             seen.add(match[1]);
             const printed = Number(match[1]);
-            requestAnimationFrame(() => window.__latencies.push({ printed, added: now - printed, painted: Date.now() - printed }));
+            requestAnimationFrame(() =>
+              window.__latencies.push({ printed, added: now - printed, painted: Date.now() - printed }));
           }
         }
     }).observe(document, { childList: true, subtree: true });

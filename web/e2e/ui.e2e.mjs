@@ -52,7 +52,8 @@ async function lastValues(run, key, ids) {
 }
 
 function sameValues(got, want) {
-  return got.length === want.length && got.every((g, i) => Math.abs(g - want[i]) <= 1e-6 * Math.max(1, Math.abs(want[i])));
+  const close = (g, w) => Math.abs(g - w) <= 1e-6 * Math.max(1, Math.abs(w));
+  return got.length === want.length && got.every((g, i) => close(g, want[i]));
 }
 
 async function waitChart(page, key, ids, run = runName) {
@@ -85,12 +86,14 @@ try {
   });
 
   await check("the run ends", async () => {
-    await waitFor(`run ${runName} to end`, async () => (await api(`/runs/${runName}`)).state === "succeeded", 180000, 500);
+    const ended = async () => (await api(`/runs/${runName}`)).state === "succeeded";
+    await waitFor(`run ${runName} to end`, ended, 180000, 500);
   });
 
   await check("the experiment page shows the whole log, its charts, artifacts and attempts", async () => {
     await page.reload();
-    await page.locator(testid("log-line")).filter({ hasText: "final test accuracy" }).first().waitFor({ timeout: 20000 });
+    await page.locator(testid("log-line")).filter({ hasText: "final test accuracy" }).first()
+      .waitFor({ timeout: 20000 });
     await waitChart(page, "loss", [0]);
     await page.locator(testid("artifact-row")).first().waitFor({ timeout: 20000 });
     const attempts = await page.locator(testid("attempt-row")).count();
@@ -158,7 +161,8 @@ try {
     await page.locator(`${testid("run-row")}[data-run="${runName}"]`).waitFor({ timeout: 20000 });
     for (let i = 0; i < 40; i++) {
       await page.keyboard.press("Tab");
-      const focused = await page.evaluate(() => document.activeElement?.closest("[data-run]")?.getAttribute("data-run"));
+      const focused = await page.evaluate(() =>
+        document.activeElement?.closest("[data-run]")?.getAttribute("data-run"));
       if (focused === runName) break;
     }
     await page.keyboard.press("Enter");
@@ -168,8 +172,9 @@ try {
   await check("at phone width the pages fit the screen", async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     const small = await phone.newPage();
-    for (const [path, name, ready] of [["/", "phone-runs", "run-row"], [`/runs/${runName}`, "phone-run", "experiment-row"],
-      [`/runs/${runName}/experiments/1`, "phone-experiment", "log-line"], ["/nodes", "phone-nodes", "node-row"]]) {
+    const pages = [["/", "phone-runs", "run-row"], [`/runs/${runName}`, "phone-run", "experiment-row"],
+      [`/runs/${runName}/experiments/1`, "phone-experiment", "log-line"], ["/nodes", "phone-nodes", "node-row"]];
+    for (const [path, name, ready] of pages) {
       await small.goto(`${base}${path}#token=${token}`);  // a new context: its own storage
       await small.locator(testid(ready)).first().waitFor({ timeout: 20000 });
       const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
