@@ -15,6 +15,7 @@ const base = env("LATTICE_UI_URL");
 const token = process.env.LATTICE_TOKEN ?? "";
 const runName = env("LATTICE_RUN");
 const experiments = Number(env("LATTICE_EXPERIMENTS"));
+const ranksRun = env("LATTICE_RANKS_RUN");  // one experiment of two ranks, each printing "line N of rank R"
 const shots = env("SCREENSHOT_DIR");
 mkdirSync(shots, { recursive: true });
 const api = apiClient(base, token);
@@ -101,6 +102,23 @@ try {
     await page.locator(testid("log-search")).fill("final test accuracy");
     await page.locator(testid("log-jump-end")).click();
     await shot(page, "experiment");
+  });
+
+  await check("the log shows every rank's lines, and one rank alone when picked", async () => {
+    await page.goto(`${base}/runs/${ranksRun}/experiments/0`);
+    const lines = page.locator(testid("log-line"));
+    await waitFor("6 rank lines", async () => (await lines.filter({ hasText: /line \d of rank \d/ }).count()) === 6,
+      60000);
+    for (const rank of [0, 1])
+      if ((await lines.filter({ hasText: `[rank ${rank}] line 1 of rank ${rank}` }).count()) !== 1)
+        throw new Error(`rank ${rank}'s first line is not shown with its prefix`);
+    await page.locator(testid("log-rank")).selectOption("1");
+    await waitFor("only rank 1's lines", async () => {
+      const texts = await lines.allInnerTexts();
+      const ours = texts.filter((t) => /line \d of rank \d/.test(t));
+      return ours.length === 3 && ours.every((t) => t.includes("of rank 1"));
+    }, 10000);
+    await shot(page, "experiment-ranks");
   });
 
   await check("the runs page lists the run, and search filters it", async () => {
