@@ -6,7 +6,8 @@
 //
 //   LATTICE_UI_URL=http://127.0.0.1:PORT LATTICE_TOKEN=... LATTICE_RUN=NAME \
 //   LATTICE_EXPERIMENTS=2 SCREENSHOT_DIR=DIR node web/e2e/ui.e2e.mjs
-import { mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { apiClient, env, launch, metricNumber, waitFor } from "./lib.mjs";
@@ -91,12 +92,24 @@ try {
     await waitFor(`run ${runName} to end`, ended, 180000, 500);
   });
 
-  await check("the experiment page shows the whole log, its charts, artifacts and attempts", async () => {
+  await check("the experiment page shows the whole log, its charts, attempts and artifacts, and downloads one",
+    async () => {
     await page.reload();
     await page.locator(testid("log-line")).filter({ hasText: "final test accuracy" }).first()
       .waitFor({ timeout: 20000 });
     await waitChart(page, "loss", [0]);
     await page.locator(testid("artifact-row")).first().waitFor({ timeout: 20000 });
+    // The newest checkpoint file, downloaded through the page (with the token), is the stored blob.
+    const files = (await api(`/runs/${runName}/artifacts?experiment=0&kind=checkpoint`)).artifacts;
+    const newest = files[files.length - 1];
+    const row = page.locator(testid("artifact-row")).filter({ hasText: newest.path }).last();
+    const [download] = await Promise.all([page.waitForEvent("download", { timeout: 20000 }),
+      row.locator(testid("artifact-download")).click()]);
+    const saved = await download.path();
+    const sha = createHash("sha256").update(readFileSync(saved)).digest("hex");
+    if (sha !== newest.sha256 || download.suggestedFilename() !== newest.path.split("/").pop())
+      throw new Error(`downloaded ${download.suggestedFilename()} (sha256 ${sha}), expected ${newest.path} ` +
+        `(sha256 ${newest.sha256})`);
     const attempts = await page.locator(testid("attempt-row")).count();
     if (attempts !== 1) throw new Error(`expected 1 attempt row, got ${attempts}`);
     await page.locator(testid("log-search")).fill("final test accuracy");
