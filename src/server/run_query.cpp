@@ -1,7 +1,9 @@
 #include "server/run_query.h"
 
 #include <algorithm>
-#include <charconv>
+#include <cstdint>
+
+#include "server/api_util.h"
 
 namespace lattice {
 namespace {
@@ -15,18 +17,6 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// `limit`/`offset`: a whole number within [min, max].
-Result<size_t> Count(const std::string& key, const std::string& text, size_t min, size_t max) {
-  size_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || v < min || v > max)
-    return Error(ErrorCode::kInvalidArgument,
-                 "query parameter '" + key + "' must be a whole number from " + std::to_string(min) + " to " +
-                     std::to_string(max) + ", got '" + text.substr(0, 40) + "'",
-                 key);
-  return v;
-}
-
 bool Contains(const std::string& haystack, const std::string& lowered_needle) {
   return Lower(haystack).find(lowered_needle) != std::string::npos;
 }
@@ -36,11 +26,11 @@ bool Contains(const std::string& haystack, const std::string& lowered_needle) {
 Result<RunQuery> ParseRunQuery(const std::map<std::string, std::string>& query) {
   RunQuery q;
   if (auto it = query.find("limit"); it != query.end()) {
-    LATTICE_ASSIGN_OR_RETURN(size_t limit, Count("limit", it->second, 1, 10'000));
+    LATTICE_ASSIGN_OR_RETURN(size_t limit, ParseQueryNumber<size_t>("limit", it->second, 1, 10'000));
     q.limit = limit;
   }
   if (auto it = query.find("offset"); it != query.end()) {
-    LATTICE_ASSIGN_OR_RETURN(q.offset, Count("offset", it->second, 0, SIZE_MAX / 2));
+    LATTICE_ASSIGN_OR_RETURN(q.offset, ParseQueryNumber<size_t>("offset", it->second, 0, SIZE_MAX / 2));
   }
   if (auto it = query.find("order"); it != query.end()) {
     if (it->second == "newest") q.newest_first = true;
