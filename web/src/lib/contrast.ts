@@ -6,7 +6,7 @@ function channel(v: number): number {
 }
 
 /** WCAG relative luminance of a `#rrggbb` colour. */
-export function luminance(hex: string): number {
+function luminance(hex: string): number {
   const m = /^#([0-9a-f]{6})$/i.exec(hex);
   if (m === null) throw new Error(`expected a colour like #12ab3f, got ${JSON.stringify(hex)}`);
   const n = parseInt(m[1]!, 16);

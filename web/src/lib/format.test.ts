@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  countStates, elapsedMs, formatBytes, formatDuration, formatNumber, formatTimestamp, isActiveState,
+  countStates, elapsedMs, formatBytes, formatDuration, formatTimestamp, isActiveState,
   parseTimestamp, stateCounts,
 } from "./format";
 
@@ -49,14 +49,5 @@ describe("sizes, counts and numbers", () => {
     expect(countStates([{ state: "a" }, { state: "b" }, { state: "a" }])).toEqual({ a: 2, b: 1 });
     expect(isActiveState("starting")).toBe(true);
     expect(isActiveState("failed")).toBe(false);
-  });
-
-  it("formats metric numbers", () => {
-    expect(formatNumber(3)).toBe("3");
-    expect(formatNumber(0.123456)).toBe("0.1235");
-    expect(formatNumber(0.00001234)).toBe("1.234e-5");
-    expect(formatNumber(NaN)).toBe("NaN");
-    expect(formatNumber(-Infinity)).toBe("-∞");
-    expect(formatNumber(1e12)).toBe("1e+12");
   });
 });

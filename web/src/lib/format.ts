@@ -83,13 +83,3 @@ export function countStates(items: readonly { state: string }[]): Record<string,
 export function isActiveState(state: string): boolean {
   return state === "queued" || state === "starting" || state === "running";
 }
-
-// A metric value for a table cell: 4 significant digits, exponent for very small or large numbers.
-export function formatNumber(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (!Number.isFinite(v)) return v > 0 ? "∞" : "-∞";
-  if (Number.isInteger(v) && Math.abs(v) < 1e7) return String(v);
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e7)) return v.toExponential(3).replace(/\.?0+e/, "e");
-  return String(Number(v.toPrecision(4)));
-}

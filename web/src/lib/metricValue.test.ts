@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatMetric, toNumber, toRaw } from "./metricValue";
+import { formatMetric, toNumber } from "./metricValue";
 
 describe("toNumber", () => {
   it("passes numbers through", () => {
@@ -15,17 +15,6 @@ describe("toNumber", () => {
     expect(toNumber("12")).toBeNaN();
     expect(toNumber(null)).toBeNaN();
     expect(toNumber(undefined)).toBeNaN();
-  });
-});
-
-describe("toRaw", () => {
-  it("round-trips with toNumber", () => {
-    for (const n of [0, 2.5, NaN, Infinity, -Infinity]) {
-      const back = toNumber(toRaw(n));
-      if (Number.isNaN(n)) expect(back).toBeNaN();
-      else expect(back).toBe(n);
-    }
-    expect(toRaw(NaN)).toBe("NaN");
   });
 });
 

@@ -1,5 +1,5 @@
 // Metric values arrive as JSON numbers, or as the strings "NaN", "Infinity" and "-Infinity" for the values JSON
-// cannot carry. These helpers turn them into plain numbers and back into short text for people.
+// cannot carry. These helpers turn them into plain numbers, and into short text for people.
 
 export type RawMetricValue = number | string;
 
@@ -9,14 +9,6 @@ export function toNumber(v: RawMetricValue | null | undefined): number {
   if (v === "Infinity") return Infinity;
   if (v === "-Infinity") return -Infinity;
   return NaN;
-}
-
-/** The JSON form of a number: itself when finite, else the string the API uses for it. */
-export function toRaw(n: number): RawMetricValue {
-  if (Number.isNaN(n)) return "NaN";
-  if (n === Infinity) return "Infinity";
-  if (n === -Infinity) return "-Infinity";
-  return n;
 }
 
 /** Compact text for a metric value: up to 4 significant digits, exponent form for very large or small ones. */
