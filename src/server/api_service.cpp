@@ -31,6 +31,16 @@ Result<LogPosition> ParseLogPosition(const std::string& exp_id, const net::HttpR
   return at;
 }
 
+// The run an experiment-level route names, when it has that experiment:
+// "no run named ..." and "run ... has no experiment N" are both 404.
+Result<const Run*> RunWithExperiment(const Controller& controller, const std::string& name, int exp) {
+  const Run* run = controller.FindRun(name);
+  if (!run) return Error(ErrorCode::kNotFound, "no run named '" + name + "'");
+  if (static_cast<size_t>(exp) >= run->experiments.size())
+    return Error(ErrorCode::kNotFound, "run '" + name + "' has no experiment " + std::to_string(exp));
+  return run;
+}
+
 }  // namespace
 
 struct ApiService::Waiter {
@@ -248,10 +258,8 @@ net::HttpResponse ApiService::ListRuns(const net::HttpRequest& req) const {
 net::HttpResponse ApiService::ListAttempts(const std::string& name, const std::string& exp_id) const {
   auto exp = ParseExperimentId(exp_id);
   if (!exp.ok()) return ErrorResponse(exp.error());
-  const Run* run = controller_.FindRun(name);
-  if (!run) return ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + name + "'"));
-  if (static_cast<size_t>(*exp) >= run->experiments.size())
-    return ErrorResponse(Error(ErrorCode::kNotFound, "run '" + name + "' has no experiment " + std::to_string(*exp)));
+  auto run = RunWithExperiment(controller_, name, *exp);
+  if (!run.ok()) return ErrorResponse(run.error());
   Json attempts = Json::array();
   for (const Attempt* a : controller_.Attempts(name, *exp))
     attempts.push_back(AttemptToJson(*a, controller_.Parts(a->id)));
@@ -382,16 +390,12 @@ void ApiService::Logs(const std::string& run, const std::string& exp_id, const n
 
 bool ApiService::TryAnswerLogs(const std::string& run_name, int exp, int number, uint64_t offset, size_t max_bytes,
                                bool final_try, net::Exchange& ex) {
-  const Run* run = controller_.FindRun(run_name);
-  if (!run) {
-    ex.Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + run_name + "'")));
+  auto run = RunWithExperiment(controller_, run_name, exp);
+  if (!run.ok()) {
+    ex.Respond(ErrorResponse(run.error()));
     return true;
   }
-  if (static_cast<size_t>(exp) >= run->experiments.size()) {
-    ex.Respond(ErrorResponse(Error(ErrorCode::kNotFound, "run '" + run_name + "' has no experiment " + std::to_string(exp))));
-    return true;
-  }
-  const Experiment& e = run->experiments[static_cast<size_t>(exp)];
+  const Experiment& e = (*run)->experiments[static_cast<size_t>(exp)];
   const Attempt* a = controller_.FindAttempt(run_name, exp, number);
   net::HttpResponse r;
   r.content_type = "application/octet-stream";
@@ -529,11 +533,7 @@ void ApiService::OpenLogStream(const std::string& run, const std::string& exp_id
                                const std::shared_ptr<net::Exchange>& ex) {
   auto at = ParseLogPosition(exp_id, req);
   if (!at.ok()) return ex->Respond(ErrorResponse(at.error()));
-  const Run* r = controller_.FindRun(run);
-  if (!r) return ex->Respond(ErrorResponse(Error(ErrorCode::kNotFound, "no run named '" + run + "'")));
-  if (static_cast<size_t>(at->exp) >= r->experiments.size())
-    return ex->Respond(ErrorResponse(
-        Error(ErrorCode::kNotFound, "run '" + run + "' has no experiment " + std::to_string(at->exp))));
+  if (auto r = RunWithExperiment(controller_, run, at->exp); !r.ok()) return ex->Respond(ErrorResponse(r.error()));
   auto stream = std::make_shared<LogStream>();
   stream->exchange = ex;
   stream->run = run;
