@@ -64,7 +64,7 @@ echo "lattice benchmarks${mode:+ (smoke)}: $(date -u '+%Y-%m-%d %H:%M UTC'), $(n
      "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg)"
 failed=()
 for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead \
-             snapshot_dedup gang_recovery ddp_throughput slurm web_ui; do
+             snapshot_dedup gang_recovery ddp_throughput slurm web_ui estimate_cold; do
   echo
   echo "== $bench =="
   out=$root/$bench.out
@@ -111,7 +111,8 @@ if "$METRICS_STORE_BENCH" "${mode[@]}" --dir "$root" | tee "$root/metrics_store_
 echo
 echo "== summary =="
 for bench in submit_latency log_throughput api_throughput sweep_throughput metrics_ingest sdk_overhead \
-             snapshot_dedup gang_recovery ddp_throughput slurm web_ui tfevents_read env_build sched_bench; do
+             snapshot_dedup gang_recovery ddp_throughput slurm web_ui estimate_cold tfevents_read env_build \
+             sched_bench; do
   grep -h '^target:' "$root/$bench.out" 2>/dev/null | sed "s/^target:/$bench:/" || true
 done
 if ((${#failed[@]})); then

@@ -1486,6 +1486,34 @@ def test_clusters(api, tmp_path_factory):
                     expect=200).json == {"deleted": name}
 
 
+def test_cost_and_pricing(api, finished_run):
+    run = finished_run
+    cost = api.call("GET", "/api/v1/runs/{run}/cost", params={"run": run["name"]}, expect=200).json
+    assert cost["run"] == run["name"] and cost["cost"] == 0 and cost["price_per_node_hour"] == 0
+    assert [e["id"] for e in cost["experiments"]] == [e["id"] for e in run["experiments"]]
+    api.error("GET", "/api/v1/runs/{run}/cost", 404, params={"run": "nosuch"})
+    report = api.call("GET", "/api/v1/cost", expect=200).json
+    assert report["by"] == "run" and run["name"] in [g["key"] for g in report["groups"]]
+    assert api.call("GET", "/api/v1/cost", query={"by": "user", "since": "2020-01-01"}, expect=200).json["by"] == "user"
+    api.error("GET", "/api/v1/cost", 400, "since", query={"since": "yesterday"})
+    api.error("GET", "/api/v1/cost", 400, "by", query={"by": "team"})
+    durations = api.call("GET", "/api/v1/durations", query={"script": run["script"]}, expect=200).json
+    assert durations["experiments"] >= 1 and 0 < durations["median_ms"] <= durations["max_ms"]
+    api.error("GET", "/api/v1/durations", 400, "script")
+    priced = api.call("PATCH", "/api/v1/clusters/{cluster}", params={"cluster": "local"}, expect=200,
+                      json_body={"price_per_node_hour": 2.5, "monthly_budget": 100}).json
+    assert priced["price_per_node_hour"] == 2.5 and priced["monthly_budget"] == 100
+    assert priced["month"]["cost"] == 0 and len(priced["month"]["month"]) == 7
+    api.error("PATCH", "/api/v1/clusters/{cluster}", 400, "price_per_node_hour", params={"cluster": "local"},
+              json_body={"price_per_node_hour": -1})
+    api.error("PATCH", "/api/v1/clusters/{cluster}", 400, "backend", params={"cluster": "local"},
+              json_body={"backend": "ssh"})
+    api.error("PATCH", "/api/v1/clusters/{cluster}", 404, params={"cluster": "nosuch"},
+              json_body={"monthly_budget": 1})
+    api.call("PATCH", "/api/v1/clusters/{cluster}", params={"cluster": "local"}, expect=200,
+             json_body={"price_per_node_hour": 0, "monthly_budget": 0})
+
+
 def test_methods_not_allowed(api):
     for method, path in (("DELETE", "/api/v1/runs"), ("PUT", "/api/v1/health"), ("GET", "/api/v1/runs/x/cancel"),
                          ("GET", "/api/v1/agents/register"), ("DELETE", "/api/v1/blobs/" + "0" * 64)):

@@ -89,6 +89,8 @@ Result<Json> ApiClient::Post(const std::string& path, const Json& body) { return
 
 Result<Json> ApiClient::Delete(const std::string& path) { return Call("DELETE", path, ""); }
 
+Result<Json> ApiClient::Patch(const std::string& path, const Json& body) { return Call("PATCH", path, body.dump()); }
+
 Result<Json> ApiClient::Call(const std::string& method, const std::string& path, std::string body) {
   net::ClientRequest req;
   req.method = method;

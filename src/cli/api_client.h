@@ -34,6 +34,7 @@ class ApiClient final {
   Result<Json> Get(const std::string& path);
   Result<Json> Post(const std::string& path, const Json& body);
   Result<Json> Delete(const std::string& path);
+  Result<Json> Patch(const std::string& path, const Json& body);
   // Raw access (blobs, logs): path is below /api/v1.
   Result<net::HttpResponse> Send(net::ClientRequest request);
   // Converts a non-2xx answer into an Error carrying the server's message.

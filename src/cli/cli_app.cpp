@@ -43,6 +43,9 @@ Examples:
   lattice artifacts brave-otter-4821 --download ./out
   lattice nodes
   lattice ui                     # the web UI's address
+  lattice cost --by user --since 7d                # what runs cost
+  lattice estimate --params 7B --gpus 8          # GPU memory, disk, instance types that fit
+  lattice instances compare --gpus 1 --gpu-memory 24G --hours 8
   lattice server stop
 State lives in $LATTICE_HOME (default ~/.lattice); $LATTICE_SERVER points at a remote server.
 Exit codes: 0 ok, 64 usage, 66 not found, 69 server unreachable, 70 other errors;
@@ -128,6 +131,14 @@ int Main(int argc, char** argv) {
   track(run->add_flag("--dry-run,--dry_run", ro.dry_run, "print the experiments and totals; start nothing"), [&](RunOptions& d) { d.dry_run = ro.dry_run; });
   track(run->add_option("--cluster", ro.cluster, "the cluster to run on (default: the server's default, local)"),
         [&](RunOptions& d) { d.cluster = ro.cluster; });
+  track(run->add_option("--max-cost,--max_cost", ro.max_cost,
+                        "stop the run before its cost passes this (the cluster's currency, e.g. 50): nothing new "
+                        "starts that would pass it, running experiments get their grace period")
+            ->check(CLI::Range(0.0, 1e12)),
+        [&](RunOptions& d) { d.max_cost = ro.max_cost; });
+  track(run->add_option("--max-duration,--max_duration", ro.max_duration,
+                        "stop each attempt after this long (e.g. 2h); also what --dry-run's cost estimate assumes"),
+        [&](RunOptions& d) { d.max_duration = ro.max_duration; });
 
   std::string status_run;
   auto* status = app.add_subcommand("status", "list runs, or show one run's experiments");
@@ -184,6 +195,49 @@ int Main(int argc, char** argv) {
                "put the server's token in the address (#token=...) when it requires one");
   ui->footer("\nExamples:\n  lattice ui\n  lattice ui --with-token   # then open it in a browser\n");
 
+  // estimate, instances, instances compare: pure, over the instance catalog (docs/estimates.md).
+  EstimateOptions est;
+  auto* estimate_cmd = app.add_subcommand("estimate", "GPU memory and checkpoint disk a training needs, and the "
+                                                      "instance types it fits on (contacts no server)");
+  estimate_cmd->add_option("--params", est.params, "parameter count: 7e9, 7B, 1.5b, 125M")->required();
+  estimate_cmd->add_option("--precision", est.precision, "fp32, fp16, bf16 (default) or int8 (inference only)");
+  estimate_cmd->add_option("--optimizer", est.optimizer, "adam (default), sgd (with momentum) or none (inference)");
+  estimate_cmd->add_option("--batch", est.batch, "activations: micro-batch size per GPU (with --seq and --dim)");
+  estimate_cmd->add_option("--seq", est.seq, "activations: sequence length");
+  estimate_cmd->add_option("--dim", est.dim, "activations: input (hidden) dimension");
+  estimate_cmd->add_option("--layers", est.layers, "activations: transformer layers (~34·seq·batch·dim bytes each)");
+  estimate_cmd->add_option("--gpus", est.gpus, "spread over N GPUs: per-GPU memory under each ZeRO stage");
+  estimate_cmd->add_option("--region", est.region, "prices of this region (default: each instance's cheapest)");
+  estimate_cmd->add_flag("--all", est.all, "list every instance type that fits, not the cheapest ten");
+  estimate_cmd->footer("\nExamples:\n  lattice estimate --params 7e9 --precision bf16\n"
+                       "  lattice estimate --params 7B --gpus 8 --json\n"
+                       "  lattice estimate --params 1.5b --batch 8 --seq 1024 --dim 1600 --layers 48\n"
+                       "  lattice estimate --params 70B --precision int8 --optimizer none   # serving\n"
+                       "Formulas and sources: docs/estimates.md. Prices: the catalog ($LATTICE_CATALOG overrides).\n");
+  add_globals(estimate_cmd);
+
+  InstancesOptions inst;
+  auto* instances_cmd = app.add_subcommand("instances", "GPU instance types of cloud providers, cheapest first");
+  instances_cmd->add_option("--gpu", inst.gpu, "only this GPU model, e.g. V100, A100, H100");
+  instances_cmd->add_option("--min-gpu-memory,--min_gpu_memory", inst.min_gpu_memory,
+                            "at least this per GPU, e.g. 40G");
+  instances_cmd->add_option("--min-gpus,--min_gpus", inst.min_gpus, "at least N GPUs per machine");
+  instances_cmd->add_option("--provider", inst.provider, "aws, gcp, azure, lambda, vast, runpod, modal, jarvislabs");
+  instances_cmd->add_option("--region", inst.region, "prices of this region, e.g. us-east-1");
+  instances_cmd->add_flag("--spot", inst.spot, "only those with spot prices, sorted by them");
+  instances_cmd->footer("\nExamples:\n  lattice instances --gpu V100\n  lattice instances --min-gpu-memory 40G --spot\n"
+                        "  lattice instances compare --gpus 1 --gpu-memory 24G --hours 8\n");
+  add_globals(instances_cmd);
+  CompareOptions cmp;
+  auto* compare_cmd = instances_cmd->add_subcommand("compare", "what the same job costs at each provider");
+  compare_cmd->add_option("--gpus", cmp.gpus, "GPUs the job needs (default 1)");
+  compare_cmd->add_option("--gpu-memory,--gpu_memory", cmp.gpu_memory, "at least this per GPU, e.g. 24G");
+  compare_cmd->add_option("--hours", cmp.hours, "how long it runs (default 1)");
+  compare_cmd->add_option("--gpu", cmp.gpu, "only this GPU model");
+  compare_cmd->add_option("--region", cmp.region, "prices of this region");
+  compare_cmd->add_flag("--spot", cmp.spot, "at spot prices (providers without spot are left out)");
+  add_globals(compare_cmd);
+
   ClusterOptions co;
   std::string cluster_name;
   auto* cluster = app.add_subcommand("cluster", "named pools of nodes: this machine, Slurm, machines over ssh");
@@ -202,6 +256,20 @@ int Main(int argc, char** argv) {
   cluster_create->add_option("--hosts", co.hosts, "ssh: user@host[:port],... ");
   cluster_create->add_option("--identity", co.identity, "ssh: private key file (on the server's machine)");
   cluster_create->add_flag("--default", co.make_default, "runs without --cluster go here");
+  // Pricing, for create and set alike (docs/cost.md).
+  auto add_pricing = [&](CLI::App* a) {
+    a->add_option("--price-per-hour,--price_per_hour", co.price_per_hour,
+                  "what one node costs per hour (0: free); experiments pay their share of it")
+        ->check(CLI::Range(0.0, 1e6));
+    a->add_option("--instance-type,--instance_type", co.instance_type,
+                  "take the price of this catalog instance type (lattice instances)");
+    a->add_flag("--spot", co.spot, "with --instance-type: its spot price");
+    a->add_option("--region", co.region, "with --instance-type: the price in this region (default: cheapest)");
+    a->add_option("--monthly-budget,--monthly_budget", co.monthly_budget,
+                  "stop starting and running experiments when this month's cost would pass it (0: none)")
+        ->check(CLI::Range(0.0, 1e12));
+  };
+  add_pricing(cluster_create);
   cluster_create->footer("\nExamples:\n  lattice cluster create hpc --backend slurm --partition gpu --time 4:00:00\n"
                          "  lattice cluster create lab --backend ssh --hosts root@gpu1,root@gpu2 --identity ~/.ssh/id_ed25519\n");
   auto* cluster_list = cluster->add_subcommand("list", "list the clusters");
@@ -211,6 +279,21 @@ int Main(int argc, char** argv) {
   cluster_delete->add_option("NAME", cluster_name, "cluster name")->required();
   auto* cluster_default = cluster->add_subcommand("default", "make a cluster the default of runs without --cluster");
   cluster_default->add_option("NAME", cluster_name, "cluster name")->required();
+  auto* cluster_set = cluster->add_subcommand("set", "change a cluster's price or monthly budget");
+  cluster_set->add_option("NAME", co.name, "cluster name (local is this machine)")->required();
+  add_pricing(cluster_set);
+  cluster_set->footer("\nExamples:\n  lattice cluster set local --price-per-hour 0.40\n"
+                      "  lattice cluster set lab --instance-type g5.12xlarge --monthly-budget 2000\n");
+
+  CostOptions cost_o;
+  auto* cost = app.add_subcommand("cost", "what runs cost: one run's experiments, or runs, users or clusters");
+  cost->add_option("RUN", cost_o.run, "one run: its experiments");
+  cost->add_option("--by", cost_o.by, "group by run (default), user or cluster")
+      ->check(CLI::IsMember({"run", "user", "cluster"}));
+  cost->add_option("--since", cost_o.since, "only cost since a date (2026-11-01), a UTC time, or a duration ago (7d)");
+  cost->footer("\nExamples:\n  lattice cost\n  lattice cost --by user --since 2026-11-01\n"
+               "  lattice cost brave-otter-4821 --json\n");
+  add_globals(cost);
 
   ServerOptions so;
   std::string node_timeout = "6s";
@@ -272,7 +355,7 @@ int Main(int argc, char** argv) {
   for (CLI::App* sub : {run, status, logs, cancel, metrics, artifacts, nodes, ui, server, agent_cmd, env_cmd, cluster})
     add_globals(sub);
   for (CLI::App* sub : {server_start, server_stop, env_list, env_prune, cluster_create, cluster_list, cluster_show,
-                        cluster_delete, cluster_default})
+                        cluster_delete, cluster_default, cluster_set})
     sub->fallthrough();
   try {
     app.parse(argc, argv);
@@ -316,11 +399,16 @@ int Main(int argc, char** argv) {
     if (artifacts->parsed()) return ArtifactsCommand(g, aro);
     if (nodes->parsed()) return NodesCommand(g);
     if (ui->parsed()) return UiCommand(g, ui_with_token);
+    if (estimate_cmd->parsed()) return EstimateCommand(g, est);
+    if (compare_cmd->parsed()) return InstancesCompareCommand(g, cmp);
+    if (instances_cmd->parsed()) return InstancesCommand(g, inst);
     if (cluster_create->parsed()) return ClusterCreateCommand(g, co);
     if (cluster_list->parsed()) return ClusterListCommand(g);
     if (cluster_show->parsed()) return ClusterShowCommand(g, cluster_name);
     if (cluster_delete->parsed()) return ClusterDeleteCommand(g, cluster_name);
     if (cluster_default->parsed()) return ClusterDefaultCommand(g, cluster_name);
+    if (cluster_set->parsed()) return ClusterSetCommand(g, co);
+    if (cost->parsed()) return CostCommand(g, cost_o);
     if (env_list->parsed()) return EnvListCommand(g, eo);
     if (env_prune->parsed()) return EnvPruneCommand(g, eo);
     if (server->parsed()) {

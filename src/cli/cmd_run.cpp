@@ -1,6 +1,7 @@
 // `lattice run`: snapshot the script's directory, upload it (once per
 // content), submit, then print the run's name or follow its logs.
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +13,11 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/instance_type.h"
+#include "cli/run_estimate.h"
 #include "common/units.h"
+#include "estimate/catalog.h"
+#include "model/cost.h"
+#include "net/http_types.h"
 #include "cli/requirements_source.h"
 #include "cli/snapshot_upload.h"
 #include "snapshot/snapshot.h"
@@ -77,6 +82,78 @@ Result<Plan> PlanSweep(const RunOptions& o) {
   return plan;
 }
 
+// Who submits: the login name, for `lattice cost --by user`.
+std::string LoginName() {
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return pw->pw_name;
+  const char* user = std::getenv("USER");
+  return user ? user : "";
+}
+
+// The share of a cluster's node an experiment asking `o` holds, against its
+// biggest ready node (what the server charges: model/cost.h NodeShare).
+double ShareOfNodes(const Json& cluster, const RunOptions& o) {
+  Node biggest;
+  for (const auto& n : cluster.value("nodes", Json::array())) {
+    if (n.value("state", "") != "ready") continue;
+    const size_t gpus = n.value("gpus", Json::array()).size();
+    if (gpus > biggest.gpus.size() || (gpus == biggest.gpus.size() && n.value("cpus", 0.0) > biggest.cpus)) {
+      biggest.cpus = n.value("cpus", 0.0);
+      biggest.gpus.assign(gpus, Gpu{});
+    }
+  }
+  return NodeShare(o.cpus, o.gpus, biggest);
+}
+
+// What the dry run's estimate rests on: the catalog's prices for a catalog
+// --instance_type, else the cluster's price; --max-duration, else how long
+// earlier runs of the script took. A dry run starts nothing: the server is
+// asked only when one is running already.
+RunEstimate GatherEstimate(const GlobalOptions& g, const RunOptions& o, uint64_t experiments) {
+  RunEstimate e;
+  e.experiments = experiments;
+  e.nodes = std::max(1, o.nodes);
+  e.max_cost = o.max_cost;
+  if (auto ms = ParseDurationMs(o.max_duration); !o.max_duration.empty() && ms.ok())
+    e.duration = DurationQuote{*ms, "--max-duration"};
+  if (!o.instance_type.empty()) {
+    auto type = ParseInstanceType(o.instance_type);
+    auto catalog = estimate::ActiveCatalog();
+    if (type.ok() && !type->catalog_name.empty() && catalog.ok()) {
+      if (const estimate::InstanceSpec* spec = (*catalog)->Find(type->catalog_name); spec && spec->OnDemandPerHour())
+        e.price = PriceQuote{*spec->OnDemandPerHour(), spec->SpotPerHour(),
+                             spec->name + ", " + spec->provider + ", its cheapest region; catalog of " +
+                                 (*catalog)->as_of};
+    }
+  }
+  const std::string script = std::filesystem::path(o.script).filename().string();
+  auto connection = Connect(ConnectOptions{g.server, g.home, /*start_local=*/false});
+  if (!connection.ok()) {
+    e.note = "no server is running: the cluster's price and earlier runs of " + script + " are unknown";
+    return e;
+  }
+  ApiClient client(std::move(connection).value());
+  if (!e.price) {
+    std::string name = o.cluster;
+    if (name.empty())
+      if (auto list = client.Get("/clusters"); list.ok()) name = list->value("default", "local");
+    if (auto cluster = client.Get("/clusters/" + net::PercentEncode(name)); cluster.ok()) {
+      const double price = cluster->value("price_per_node_hour", 0.0);
+      const double share = ShareOfNodes(*cluster, o);
+      char source[160];
+      std::snprintf(source, sizeof source, "cluster %s's price %s/node-hour × %.3g of a node", name.c_str(),
+                    FormatMoney(price).c_str(), share);
+      e.price = PriceQuote{price * share, std::nullopt, price > 0 ? source : "cluster " + name + " is free"};
+    }
+  }
+  if (!e.duration) {
+    if (auto d = client.Get("/durations?script=" + net::PercentEncode(script)); d.ok() && d->value("experiments", 0) > 0)
+      e.duration = DurationQuote{d->value("median_ms", int64_t{0}),
+                                 "the median of " + std::to_string(d->value("experiments", 0)) +
+                                     " earlier experiments of " + script};
+  }
+  return e;
+}
+
 // --dry-run: the experiments and the totals, nothing started.
 int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
   const auto& points = plan.expansion.points;
@@ -106,11 +183,12 @@ int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
     }
     char total[256];
     std::snprintf(total, sizeof total,
-                  "],\"total\":{\"experiments\":%llu,\"nodes\":%llu,\"gpus\":%llu,\"cpus\":%g},\"seed\":%llu}\n",
+                  "],\"total\":{\"experiments\":%llu,\"nodes\":%llu,\"gpus\":%llu,\"cpus\":%g},\"seed\":%llu,",
                   static_cast<unsigned long long>(n), static_cast<unsigned long long>(n * nodes),
                   static_cast<unsigned long long>(n * nodes * static_cast<uint64_t>(o.gpus)),
                   static_cast<double>(n * nodes) * o.cpus, static_cast<unsigned long long>(plan.seed));
     out.append(total);
+    out.append("\"estimate\":").append(RunEstimateJson(GatherEstimate(g, o, n)).dump()).append("}\n");
     std::fwrite(out.data(), 1, out.size(), stdout);
     return kExitOk;
   }
@@ -126,6 +204,7 @@ int PrintDryRun(const GlobalOptions& g, const RunOptions& o, const Plan& plan) {
   if (nodes > 1) std::printf(" × %llu nodes", static_cast<unsigned long long>(nodes));
   if (o.gpus) std::printf(" × %d GPUs = %llu GPUs", o.gpus, static_cast<unsigned long long>(n * nodes * o.gpus));
   std::printf(" (%g CPUs in all); nothing was started\n", static_cast<double>(n * nodes) * o.cpus);
+  std::fputs(DescribeRunEstimate(GatherEstimate(g, o, n)).c_str(), stdout);
   return kExitOk;
 }
 
@@ -154,6 +233,17 @@ Result<Json> BuildSubmission(const RunOptions& o, const std::string& snapshot, c
     LATTICE_ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(o.grace));
     body["grace_ms"] = ms;
   }
+  if (o.max_cost > 0) body["max_cost"] = o.max_cost;
+  if (!o.max_duration.empty()) {
+    auto ms = ParseDurationMs(o.max_duration);
+    if (!ms.ok() || *ms <= 0)
+      return Error(ErrorCode::kInvalidArgument,
+                   "--max-duration '" + o.max_duration.substr(0, 40) + "' must be a positive duration like 90m, 2h "
+                   "or 1d",
+                   "max_duration");
+    body["max_duration_ms"] = *ms;
+  }
+  body["user"] = LoginName();
   return body;
 }
 
@@ -208,9 +298,11 @@ Result<RunOptions> WithInstanceType(RunOptions o) {
     return Error(ErrorCode::kInvalidArgument,
                  "give either --nodes or --instance_type with the total --gpus, not both", "nodes");
   LATTICE_ASSIGN_OR_RETURN(NodeShape shape, ShapeFor(type, o.instance_type, o.gpus));
+  LATTICE_RETURN_IF_ERROR(CheckNodeResources(type, o.cpus, o.memory));
   o.nodes = shape.nodes;
   o.gpus = shape.gpus_per_node;
-  if (type.cpus > 0) {
+  // A catalog machine's vCPUs and memory are what it offers; --cpus/--memory stay what the experiment reserves.
+  if (type.cpus > 0 && type.catalog_name.empty()) {
     o.cpus = type.cpus;
     if (o.memory.empty()) o.memory = std::to_string(type.memory_bytes >> 30) + "G";
   }

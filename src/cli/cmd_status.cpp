@@ -8,6 +8,7 @@
 #include "cli/local_daemon.h"
 #include "cli/table.h"
 #include "common/units.h"
+#include "model/cost.h"
 
 namespace lattice::cli {
 namespace {
@@ -77,6 +78,16 @@ int StatusCommand(const GlobalOptions& g, const std::string& run) {
     for (const auto& r : (*doc)["runs"])
       t.Add({Str(r, "name"), Str(r, "state"), Str(r, "experiments"), Str(r, "created_at"), Str(r, "script")});
     std::cout << t.Render();
+    // The clusters' monthly budgets: what everyone's runs there may still spend.
+    if (auto clusters = client->Get("/clusters"); clusters.ok())
+      for (const auto& c : (*clusters)["clusters"]) {
+        const double budget = c.value("monthly_budget", 0.0);
+        if (budget <= 0) continue;
+        const Json month = c.value("month", Json::object());
+        std::cout << "budget: cluster " << Str(c, "name") << " spent " << FormatMoney(month.value("cost", 0.0))
+                  << " of " << FormatMoney(budget) << " for " << month.value("month", "")
+                  << (month.value("cost", 0.0) >= budget ? " (reached: nothing more starts there)" : "") << "\n";
+      }
     return kExitOk;
   }
   if (run.find('/') != std::string::npos)
@@ -98,7 +109,18 @@ int StatusCommand(const GlobalOptions& g, const std::string& run) {
             << (res["memory_bytes"].get<uint64_t>() ? ", " + HumanBytes(res["memory_bytes"].get<uint64_t>()) : "");
   const int nodes = d.value("nodes", 1);
   if (nodes > 1) std::cout << " on each of " << nodes << " nodes (launcher " << Str(d, "launcher") << ")";
-  std::cout << " per experiment\n\n";
+  std::cout << " per experiment\n";
+  if (auto cost = client->Get("/runs/" + run + "/cost"); cost.ok()) {
+    const Json& c = *cost;
+    std::cout << "cost:     " << FormatMoney(c.value("cost", 0.0));
+    if (c.value("max_cost", 0.0) > 0) std::cout << " of --max-cost " << FormatMoney(c.value("max_cost", 0.0));
+    if (c.value("rate_per_hour", 0.0) > 0) std::cout << ", now " << FormatMoney(c.value("rate_per_hour", 0.0)) << "/h";
+    if (c.value("price_per_node_hour", 0.0) <= 0) std::cout << " (cluster " << Str(c, "cluster") << " is free)";
+    std::cout << "\n";
+  }
+  if (d.value("max_duration_ms", int64_t{0}) > 0)
+    std::cout << "limit:    each attempt stops after " << HumanDuration(d.value("max_duration_ms", int64_t{0})) << "\n";
+  std::cout << "\n";
   // A sweep shows its parameters as columns; a single experiment its args.
   std::vector<std::string> params;
   if (d.contains("sweep") && d["sweep"].contains("parameters"))

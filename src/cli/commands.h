@@ -46,6 +46,9 @@ struct RunOptions {
   std::string launcher;
   std::string instance_type;  // Grid's form: with it, --gpus is the total and nodes follow  // per-gpu, per-node, torchrun; empty: the default (see RunSpec)
   bool dry_run = false;
+  // Limits (docs/cost.md): the run's whole cost, and each attempt's time.
+  double max_cost = 0;
+  std::string max_duration;  // "2h"; empty: none
   std::string cluster;  // empty: the server's default
   std::string script;
   std::vector<std::string> args;
@@ -89,6 +92,19 @@ struct ClusterOptions {
   std::string hosts;     // ssh: user@h1,user@h2
   std::string identity;  // ssh: private key file
   bool make_default = false;
+  // Pricing (docs/cost.md): a price per node-hour, or one taken from the
+  // instance catalog (its on-demand or --spot price, in --region).
+  std::optional<double> price_per_hour;
+  std::string instance_type;
+  bool spot = false;
+  std::string region;
+  std::optional<double> monthly_budget;
+};
+
+struct CostOptions {
+  std::string run;          // empty: every run, grouped
+  std::string by = "run";   // run, user or cluster
+  std::string since;        // a date, a UTC time, or a duration back from now ("7d")
 };
 
 int RunCommand(const GlobalOptions& g, const RunOptions& o);
@@ -97,6 +113,8 @@ int ClusterListCommand(const GlobalOptions& g);
 int ClusterShowCommand(const GlobalOptions& g, const std::string& name);
 int ClusterDeleteCommand(const GlobalOptions& g, const std::string& name);
 int ClusterDefaultCommand(const GlobalOptions& g, const std::string& name);
+int ClusterSetCommand(const GlobalOptions& g, const ClusterOptions& o);  // PATCH: pricing
+int CostCommand(const GlobalOptions& g, const CostOptions& o);
 int EnvListCommand(const GlobalOptions& g, const EnvOptions& o);
 int EnvPruneCommand(const GlobalOptions& g, const EnvOptions& o);
 int StatusCommand(const GlobalOptions& g, const std::string& run);
@@ -130,5 +148,43 @@ Result<int> FollowLogs(ApiClient& client, const std::string& run, int exp, const
 // header when there are several; returns the worst exit code.
 Result<int> FollowExperiments(ApiClient& client, const std::string& run, const std::vector<int>& exps,
                               const LogView& view, std::FILE* out);
+
+// `lattice estimate`: GPU memory and checkpoint disk of a training, and the
+// instance types it fits on. Values are kept as typed, so that errors name
+// the flag. Pure: never contacts a server.
+struct EstimateOptions {
+  std::string params;              // 7e9, 7B, 1.5b, 125M
+  std::string precision = "bf16";  // fp32, fp16, bf16, int8
+  std::string optimizer = "adam";  // adam, sgd, none
+  std::string batch, seq, dim;     // activations: all three or none
+  std::string layers;              // refines the activations (Korthikanti et al.)
+  std::string gpus;                // spread over N GPUs; empty: the fewest that fit
+  std::string region;              // prices of this region; empty: each instance's cheapest
+  bool all = false;                // every instance type that fits, not the cheapest ten
+};
+
+// `lattice instances`: the catalog, filtered, cheapest first.
+struct InstancesOptions {
+  std::string gpu;             // a GPU model, e.g. V100
+  std::string min_gpu_memory;  // per GPU, e.g. 40G
+  std::string min_gpus;
+  std::string provider;
+  std::string region;
+  bool spot = false;
+};
+
+// `lattice instances compare`: the same job at every provider.
+struct CompareOptions {
+  std::string gpus = "1";
+  std::string gpu_memory = "1G";  // per GPU, at least
+  std::string hours = "1";
+  std::string gpu;
+  std::string region;
+  bool spot = false;
+};
+
+int EstimateCommand(const GlobalOptions& g, const EstimateOptions& o);
+int InstancesCommand(const GlobalOptions& g, const InstancesOptions& o);
+int InstancesCompareCommand(const GlobalOptions& g, const CompareOptions& o);
 
 }  // namespace lattice::cli

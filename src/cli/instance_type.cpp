@@ -2,7 +2,11 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <vector>
+
+#include "common/units.h"
+#include "estimate/catalog.h"
 
 namespace lattice::cli {
 namespace {
@@ -33,6 +37,48 @@ bool ParseGigabytes(const std::string& s, uint64_t* out) {
   return true;
 }
 
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+InstanceType FromCatalog(const estimate::InstanceSpec& spec) {
+  InstanceType t;
+  t.gpus = spec.gpus;
+  t.gpu_model = Lower(spec.gpu_model);
+  t.gpu_memory_bytes = spec.gpu_memory_bytes;
+  t.cpus = spec.vcpus;
+  t.memory_bytes = spec.memory_bytes;
+  t.catalog_name = spec.name;
+  return t;
+}
+
+// Grid's own errors are the better advice for names shaped like Grid's
+// (a count first, no '.' or '-' as cloud names have).
+bool LooksDescriptive(const std::string& name) {
+  return !name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) &&
+         name.find_first_of(".-") == std::string::npos;
+}
+
+// The machine of the same provider, GPU model and GPU memory with more GPUs
+// that holds `total_gpus` in the fewest nodes (the cheapest of equals), if any.
+const estimate::InstanceSpec* BiggerSibling(const estimate::Catalog& catalog, const estimate::InstanceSpec& small,
+                                            int total_gpus) {
+  const estimate::InstanceSpec* best = nullptr;
+  auto better = [&](const estimate::InstanceSpec& s) {
+    if (!best) return true;
+    const bool divides = total_gpus % s.gpus == 0, best_divides = total_gpus % best->gpus == 0;
+    if (divides != best_divides) return divides;
+    if (s.gpus != best->gpus) return s.gpus > best->gpus;
+    return s.OnDemandPerHour().value_or(1e18) < best->OnDemandPerHour().value_or(1e18);
+  };
+  for (const estimate::InstanceSpec& s : catalog.instances)
+    if (s.provider == small.provider && Lower(s.gpu_model) == Lower(small.gpu_model) &&
+        s.gpu_memory_bytes == small.gpu_memory_bytes && s.gpus > small.gpus && better(s))
+      best = &s;
+  return best;
+}
+
 bool IsModel(const std::string& s) {
   if (s.empty() || s.size() > 16 || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
   for (char c : s)
@@ -42,7 +88,9 @@ bool IsModel(const std::string& s) {
 
 }  // namespace
 
-Result<InstanceType> ParseInstanceType(const std::string& name) {
+namespace {
+
+Result<InstanceType> ParseDescriptive(const std::string& name) {
   auto bad = [&](const std::string& why) {
     return Error(ErrorCode::kInvalidArgument,
                  "--instance_type '" + name.substr(0, 64) + "' " + why +
@@ -50,8 +98,6 @@ Result<InstanceType> ParseInstanceType(const std::string& name) {
                      "4_cpu_16gb",
                  "instance_type");
   };
-  if (name.find('.') != std::string::npos || name.find('-') != std::string::npos)
-    return bad("is not a type Lattice knows the shape of");
   auto parts = SplitUnderscore(name);
   if (parts.size() != 3) return bad("is not COUNT_MODEL_MEMORY");
   int count = 0;
@@ -71,6 +117,23 @@ Result<InstanceType> ParseInstanceType(const std::string& name) {
   return t;
 }
 
+}  // namespace
+
+Result<InstanceType> ParseInstanceType(const std::string& name) {
+  auto descriptive = ParseDescriptive(name);
+  if (descriptive.ok()) return descriptive;
+  auto catalog = estimate::ActiveCatalog();
+  if (!catalog.ok()) return catalog.error();
+  if (const estimate::InstanceSpec* spec = (*catalog)->Find(name)) return FromCatalog(*spec);
+  if (LooksDescriptive(name)) return descriptive;
+  auto unknown = (*catalog)->Lookup(name);
+  return Error(ErrorCode::kInvalidArgument,
+               "--instance_type " + unknown.error().message +
+                   "; or use a descriptive name, GPUs_model_memory like 8_v100_32gb or CPUs_cpu_memory like "
+                   "4_cpu_16gb",
+               "instance_type");
+}
+
 Result<NodeShape> ShapeFor(const InstanceType& type, const std::string& name, int total_gpus) {
   if (type.gpus == 0) {
     if (total_gpus > 0)
@@ -80,7 +143,25 @@ Result<NodeShape> ShapeFor(const InstanceType& type, const std::string& name, in
     return NodeShape{1, 0};
   }
   if (total_gpus == 0) return NodeShape{1, type.gpus};
-  if (total_gpus <= type.gpus) return NodeShape{1, total_gpus};
+  // A catalog machine is rented whole, so a part of one is not a shape; Grid's names keep allowing it.
+  if (total_gpus <= type.gpus && (type.catalog_name.empty() || total_gpus == type.gpus))
+    return NodeShape{1, total_gpus};
+  if (!type.catalog_name.empty() && type.gpus == 1) {
+    auto catalog = estimate::ActiveCatalog();
+    const estimate::InstanceSpec* spec = catalog.ok() ? (*catalog)->Find(type.catalog_name) : nullptr;
+    if (const estimate::InstanceSpec* bigger = spec ? BiggerSibling(**catalog, *spec, total_gpus) : nullptr) {
+      const int nodes = (total_gpus + bigger->gpus - 1) / bigger->gpus;
+      const int asked = nodes * bigger->gpus;
+      return Error(ErrorCode::kInvalidArgument,
+                   "--gpus " + std::to_string(total_gpus) + " on " + name + " (1 " + spec->gpu_model +
+                       " each) would be " + std::to_string(total_gpus) +
+                       " separate 1-GPU machines, not one training; ask for --instance_type " + bigger->name +
+                       " --gpus " + std::to_string(asked) + " (" + std::to_string(nodes) +
+                       (nodes == 1 ? " node of " : " nodes of ") + std::to_string(bigger->gpus) + " " +
+                       spec->gpu_model + ")",
+                   "gpus");
+    }
+  }
   if (total_gpus % type.gpus != 0)
     return Error(ErrorCode::kInvalidArgument,
                  "--gpus " + std::to_string(total_gpus) + " is not a whole number of " + name + " nodes (" +
@@ -88,6 +169,22 @@ Result<NodeShape> ShapeFor(const InstanceType& type, const std::string& name, in
                      std::to_string(2 * type.gpus) + ", " + std::to_string(3 * type.gpus) + ", ...",
                  "gpus");
   return NodeShape{total_gpus / type.gpus, type.gpus};
+}
+
+Status CheckNodeResources(const InstanceType& type, double cpus, const std::string& memory) {
+  if (type.catalog_name.empty()) return OkStatus();
+  if (cpus > type.cpus)
+    return Error(ErrorCode::kInvalidArgument,
+                 "--cpus " + std::to_string(static_cast<long long>(std::ceil(cpus))) + " per node is more than " +
+                     type.catalog_name + " has (" + std::to_string(type.cpus) + " vCPUs)",
+                 "cpus");
+  auto bytes = memory.empty() ? Result<uint64_t>(0) : ParseBytes(memory);
+  if (bytes.ok() && *bytes > type.memory_bytes)
+    return Error(ErrorCode::kInvalidArgument,
+                 "--memory " + memory + " per node is more than " + type.catalog_name + " has (" +
+                     HumanBytes(type.memory_bytes) + ")",
+                 "memory");
+  return OkStatus();  // a malformed --memory is reported where it is parsed
 }
 
 }  // namespace lattice::cli

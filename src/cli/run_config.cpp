@@ -132,6 +132,8 @@ Result<RunOptions> ParseRunConfig(const std::string& text, const std::filesystem
     } else if (key == "max_experiments") st = r.Scalar(v, key, &o.max_experiments, "a whole number");
     else if (key == "max_parallel") st = r.Scalar(v, key, &o.max_parallel, "a whole number");
     else if (key == "priority") st = r.Scalar(v, key, &o.priority, "a whole number");
+    else if (key == "max_cost") st = r.Scalar(v, key, &o.max_cost, "an amount like 50");
+    else if (key == "max_duration") st = r.Scalar(v, key, &o.max_duration, "a duration like 2h");
     else if (key == "nodes") st = r.Scalar(v, key, &o.nodes, "a whole number of nodes");
     else if (key == "launcher") st = r.Scalar(v, key, &o.launcher, "per-gpu, per-node or torchrun");
     else if (key == "cluster") st = r.Scalar(v, key, &o.cluster, "a cluster name");
@@ -148,7 +150,8 @@ Result<RunOptions> ParseRunConfig(const std::string& text, const std::filesystem
     else
       return r.Bad(kv.first, key,
                    "is not a known key (name, description, script, args, parameters, resources, env, strategy, "
-                   "trials, seed, max_experiments, max_parallel, priority, nodes, launcher, instance_type, max_restarts, "
+                   "trials, seed, max_experiments, max_parallel, priority, max_cost, max_duration, nodes, launcher, "
+                   "instance_type, max_restarts, "
                    "grace, python, requirements, setup, system_site_packages)");
     if (!st.ok()) return st.error();
   }

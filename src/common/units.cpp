@@ -69,7 +69,7 @@ Result<int64_t> ParseDurationMs(const std::string& text) {
   std::string suffix;
   auto bad = [&] {
     return Error(ErrorCode::kInvalidArgument,
-                 "'" + text + "' is not a duration; expected e.g. 30, 30s, 500ms, 2m or 1h");
+                 "'" + text + "' is not a duration; expected e.g. 30, 30s, 500ms, 2m, 1h or 7d");
   };
   if (!SplitNumber(text, &n, &suffix)) return bad();
   double mult = 0;
@@ -77,9 +77,19 @@ Result<int64_t> ParseDurationMs(const std::string& text) {
   else if (suffix == "ms") mult = 1;
   else if (suffix == "m") mult = 60'000;
   else if (suffix == "h") mult = 3'600'000;
+  else if (suffix == "d") mult = 86'400'000;
   else return bad();
   if (n * mult > 1e15) return bad();
   return static_cast<int64_t>(std::llround(n * mult));
+}
+
+std::string HumanDuration(int64_t ms) {
+  if (ms % 1000 != 0) return std::to_string(ms) + "ms";
+  const int64_t s = ms / 1000;
+  if (s >= 86400 && s % 86400 == 0) return std::to_string(s / 86400) + "d";
+  if (s >= 3600 && s % 3600 == 0) return std::to_string(s / 3600) + "h";
+  if (s >= 60 && s % 60 == 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
 }
 
 }  // namespace lattice

@@ -12,7 +12,9 @@ namespace lattice {
 Result<uint64_t> ParseBytes(const std::string& text);
 // 1288490188 -> "1.2 GiB"
 std::string HumanBytes(uint64_t bytes);
-// "30", "30s", "500ms", "2m", "1h" -> milliseconds.
+// "30", "30s", "500ms", "2m", "1h", "7d" -> milliseconds.
 Result<int64_t> ParseDurationMs(const std::string& text);
+// 7200000 -> "2h", 90000 -> "90s", 5400000 -> "90m": the largest whole unit.
+std::string HumanDuration(int64_t ms);
 
 }  // namespace lattice

@@ -108,7 +108,8 @@ INSTANTIATE_TEST_SUITE_P(Units, ParseDurationValid,
                                            DurationCase{"1h", 3'600'000}, DurationCase{"1.5s", 1'500},
                                            DurationCase{"0.5", 500}, DurationCase{"0", 0},
                                            DurationCase{"0ms", 0}, DurationCase{"0.4ms", 0},
-                                           DurationCase{"0.5ms", 1}, DurationCase{"24h", 86'400'000}));
+                                           DurationCase{"0.5ms", 1}, DurationCase{"24h", 86'400'000},
+                                           DurationCase{"7d", 604'800'000}));
 
 class ParseDurationGarbage : public ::testing::TestWithParam<const char*> {};
 
@@ -117,11 +118,11 @@ TEST_P(ParseDurationGarbage, RejectedWithAClearMessage) {
   ASSERT_FALSE(r.ok()) << GetParam();
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   EXPECT_THAT(r.error().message, HasSubstr(std::string("'") + GetParam() + "' is not a duration"));
-  EXPECT_THAT(r.error().message, HasSubstr("30s, 500ms, 2m or 1h"));
+  EXPECT_THAT(r.error().message, HasSubstr("30s, 500ms, 2m, 1h or 7d"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Inputs, ParseDurationGarbage,
-                         ::testing::Values("", "s", "ms", "-5s", "-1", "5d", "5 s", " 5s", "5sec", "5min", "1e3",
+                         ::testing::Values("", "s", "ms", "-5s", "-1", "5days", "5 s", " 5s", "5sec", "5min", "1e3",
                                            "1.2.3s", ".", "infs", "1us", "5ns", "300000000h"));
 
 TEST(ParseDurationMs, LimitIsTenToTheFifteenMs) {
@@ -129,5 +130,19 @@ TEST(ParseDurationMs, LimitIsTenToTheFifteenMs) {
   EXPECT_FALSE(ParseDurationMs("277777778h").ok());  // just over
 }
 
+}  // namespace
+}  // namespace lattice
+
+namespace lattice {
+namespace {
+TEST(HumanDuration, UsesTheLargestWholeUnitAndParsesBack) {
+  EXPECT_EQ(HumanDuration(7'200'000), "2h");
+  EXPECT_EQ(HumanDuration(5'400'000), "90m");
+  EXPECT_EQ(HumanDuration(90'000), "90s");
+  EXPECT_EQ(HumanDuration(604'800'000), "7d");
+  EXPECT_EQ(HumanDuration(1'500), "1500ms");
+  for (int64_t ms : {7'200'000LL, 5'400'000LL, 90'000LL, 604'800'000LL, 1'500LL, 0LL})
+    EXPECT_EQ(*ParseDurationMs(HumanDuration(ms)), ms);
+}
 }  // namespace
 }  // namespace lattice

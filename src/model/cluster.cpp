@@ -126,7 +126,41 @@ Json ToJson(const Cluster& c) {
               {"max_nodes", c.max_nodes},
               {"hosts", hosts},
               {"identity", c.identity},
+              {"price_per_node_hour", c.price_per_node_hour},
+              {"instance_type", c.instance_type},
+              {"monthly_budget", c.monthly_budget},
               {"default", c.is_default}};
+}
+
+namespace {
+// The pricing fields, read by both POST and PATCH.
+void ReadPricing(JsonReader& r, Cluster* c) {
+  r.Optional("price_per_node_hour", &c->price_per_node_hour);
+  r.Optional("instance_type", &c->instance_type);
+  r.Optional("monthly_budget", &c->monthly_budget);
+}
+
+Status CheckPricing(const Cluster& c) {
+  // A million an hour is no real machine: a typo (a missing decimal point).
+  constexpr double kMaxPrice = 1e6, kMaxBudget = 1e12;
+  if (!(c.price_per_node_hour >= 0) || c.price_per_node_hour > kMaxPrice)
+    return Invalid("price_per_node_hour", "must be between 0 (free) and 1000000 per node-hour");
+  if (!(c.monthly_budget >= 0) || c.monthly_budget > kMaxBudget)
+    return Invalid("monthly_budget", "must be between 0 (no budget) and 1e12");
+  bool plain = c.instance_type.size() <= 128;
+  for (char ch : c.instance_type)
+    plain = plain && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-');
+  if (!plain) return Invalid("instance_type", "must be an instance type name like g5.xlarge (letters, digits, '.', '_', '-')");
+  return OkStatus();
+}
+}  // namespace
+
+Result<Cluster> ParseClusterUpdate(const Json& body, Cluster current) {
+  JsonReader r(body, "");
+  ReadPricing(r, &current);
+  LATTICE_RETURN_IF_ERROR(r.Finish());
+  LATTICE_RETURN_IF_ERROR(CheckPricing(current));
+  return current;
 }
 
 Result<Cluster> ParseCluster(const Json& body) {
@@ -144,8 +178,10 @@ Result<Cluster> ParseCluster(const Json& body) {
   r.Optional("hosts", &hosts);
   r.Optional("identity", &c.identity);
   r.Optional("default", &c.is_default);
+  ReadPricing(r, &c);
   LATTICE_RETURN_IF_ERROR(r.Finish());
   LATTICE_RETURN_IF_ERROR(ValidateName("cluster", c.name, "name"));
+  LATTICE_RETURN_IF_ERROR(CheckPricing(c));
   if (!IsValidBackend(c.backend))
     return Invalid("backend", "must be local, slurm or ssh, not '" + c.backend + "'");
   if (c.backend == "local" && c.name != kLocalCluster)

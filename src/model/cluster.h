@@ -43,6 +43,13 @@ struct Cluster {
   // ssh: the machines, and the private key file (on the server's machine) used to reach them.
   std::vector<SshHost> hosts;
   std::string identity;
+  // Pricing (docs/cost.md): what one node costs per hour (0: free, the
+  // default for `local`), the catalog instance type it was taken from (a
+  // label), and a budget per calendar month (UTC) for everyone's runs on it
+  // (0: none).
+  double price_per_node_hour = 0;
+  std::string instance_type;
+  double monthly_budget = 0;
   bool is_default = false;
   int64_t created_at_ms = 0;
 };
@@ -58,5 +65,8 @@ Result<int64_t> ParseSlurmTime(const std::string& text);
 Json ToJson(const Cluster& c);
 // The body of POST /clusters: every field checked, errors name the field.
 Result<Cluster> ParseCluster(const Json& body);
+// The body of PATCH /clusters/{name}: the pricing fields given replace the
+// cluster's (the others cannot change while nodes may be running).
+Result<Cluster> ParseClusterUpdate(const Json& body, Cluster current);
 
 }  // namespace lattice

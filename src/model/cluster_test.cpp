@@ -389,3 +389,51 @@ TEST(ClusterToJson, LocalCluster_RoundTrips) {
 
 }  // namespace
 }  // namespace lattice
+
+namespace lattice {
+namespace {
+
+TEST(ParseCluster, PricingFields_KeptAndShown) {
+  auto c = ParseCluster(Json{{"name", "gpus"}, {"backend", "ssh"}, {"hosts", {"root@g1"}},
+                             {"price_per_node_hour", 12.24}, {"instance_type", "p3.8xlarge"},
+                             {"monthly_budget", 5000}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->price_per_node_hour, 12.24);
+  EXPECT_EQ(c->instance_type, "p3.8xlarge");
+  EXPECT_EQ(c->monthly_budget, 5000);
+  Json j = ToJson(*c);
+  EXPECT_EQ(j["price_per_node_hour"], 12.24);
+  EXPECT_EQ(j["monthly_budget"], 5000);
+}
+
+TEST(ParseCluster, BadPricing_RejectedNamingTheField) {
+  for (const auto& [field, value] : std::vector<std::pair<std::string, Json>>{
+           {"price_per_node_hour", -1}, {"price_per_node_hour", 5e6}, {"monthly_budget", -0.5},
+           {"instance_type", "g5 xlarge"}, {"instance_type", std::string(200, 'g')}}) {
+    Json body{{"name", "local"}, {"backend", "local"}};
+    body[field] = value;
+    auto c = ParseCluster(body);
+    ASSERT_FALSE(c.ok()) << field;
+    EXPECT_EQ(c.error().field, field);
+  }
+}
+
+TEST(ParseClusterUpdate, ChangesOnlyThePricingGiven) {
+  Cluster current;
+  current.name = "slurm1";
+  current.backend = "slurm";
+  current.partition = "gpu";
+  current.price_per_node_hour = 3;
+  auto c = ParseClusterUpdate(Json{{"monthly_budget", 100}}, current);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->monthly_budget, 100);
+  EXPECT_EQ(c->price_per_node_hour, 3);
+  EXPECT_EQ(c->partition, "gpu");
+  auto bad = ParseClusterUpdate(Json{{"partition", "other"}}, current);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "partition");
+  EXPECT_FALSE(ParseClusterUpdate(Json{{"price_per_node_hour", -2}}, current).ok());
+}
+
+}  // namespace
+}  // namespace lattice

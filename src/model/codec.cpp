@@ -131,6 +131,9 @@ Json RunToJson(const Run& run, const std::vector<const Attempt*>& current_attemp
               {"max_restarts", run.spec.max_restarts},
               {"priority", run.spec.priority},
               {"max_parallel", run.spec.max_parallel},
+              {"max_cost", run.spec.max_cost},
+              {"max_duration_ms", run.spec.max_duration_ms},
+              {"user", run.spec.user},
               {"sweep", SweepToJson(run.spec.sweep)},
               {"grace_ms", run.spec.grace_ms},
               {"environment", EnvironmentViewToJson(run.spec.environment)},
@@ -205,6 +208,9 @@ Status ParseSpecFields(JsonReader& r, RunSpec* spec) {
   r.Optional("nodes", &spec->nodes);
   r.Optional("launcher", &spec->launcher);
   r.Optional("cluster", &spec->cluster);
+  r.Optional("max_cost", &spec->max_cost);
+  r.Optional("max_duration_ms", &spec->max_duration_ms);
+  r.Optional("user", &spec->user);
   if (const Json* res = r.OptionalObject("resources")) {
     Status st = ParseResources(*res, r.FieldPath("resources"), &spec->resources);
     if (!st.ok()) r.Fail(st.error());
@@ -282,6 +288,13 @@ Result<SubmitRequest> ParseSubmitRequest(const Json& body) {
     return Error(ErrorCode::kInvalidArgument, "field 'grace_ms' must be between 0 and one day", "grace_ms");
   if (s.max_parallel < 0)
     return Error(ErrorCode::kInvalidArgument, "field 'max_parallel' must be 0 (no limit) or more", "max_parallel");
+  if (!(s.max_cost >= 0) || s.max_cost > 1e12)
+    return Error(ErrorCode::kInvalidArgument, "field 'max_cost' must be between 0 (no limit) and 1e12", "max_cost");
+  if (s.max_duration_ms < 0 || s.max_duration_ms > 366LL * 24 * 3600 * 1000)
+    return Error(ErrorCode::kInvalidArgument, "field 'max_duration_ms' must be between 0 (no limit) and a year",
+                 "max_duration_ms");
+  if (s.user.size() > 256 || s.user.find('\0') != std::string::npos)
+    return Error(ErrorCode::kInvalidArgument, "field 'user' must be a login name (at most 256 bytes)", "user");
   if (s.nodes < 1 || s.nodes > 1024)
     return Error(ErrorCode::kInvalidArgument, "field 'nodes' must be between 1 and 1024", "nodes");
   if (!s.cluster.empty()) LATTICE_RETURN_IF_ERROR(ValidateName("cluster", s.cluster, "cluster"));
@@ -312,7 +325,8 @@ Json SpecToJson(const RunSpec& s) {
               {"max_restarts", s.max_restarts}, {"grace_ms", s.grace_ms},
               {"priority", s.priority}, {"max_parallel", s.max_parallel},
               {"sweep", SweepToJson(s.sweep)}, {"environment", EnvironmentToJson(s.environment)},
-              {"nodes", s.nodes}, {"launcher", s.launcher}, {"cluster", s.cluster}};
+              {"nodes", s.nodes}, {"launcher", s.launcher}, {"cluster", s.cluster},
+              {"max_cost", s.max_cost}, {"max_duration_ms", s.max_duration_ms}, {"user", s.user}};
 }
 
 Json EnvironmentToJson(const EnvironmentSpec& e) {

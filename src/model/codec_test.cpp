@@ -276,7 +276,8 @@ TEST(RunToJson, ExactKeySet_NoSurprises) {
   EXPECT_EQ(Keys(j), (std::set<std::string>{"name", "state", "description", "created_at", "script", "args",
                                             "snapshot", "resources", "env_names", "python", "max_restarts",
                                             "grace_ms", "priority", "max_parallel", "sweep", "environment",
-                                            "experiments", "nodes", "launcher", "cluster"}));
+                                            "experiments", "nodes", "launcher", "cluster", "max_cost",
+                                            "max_duration_ms", "user"}));
   EXPECT_EQ(Keys(j["experiments"][0]),
             (std::set<std::string>{"id", "state", "args", "exit_code", "attempts", "restarts", "node", "reason",
                                    "started_at", "ended_at", "gpus", "params"}));
@@ -450,6 +451,9 @@ TEST(SpecJson, RoundTrip_KeepsEveryField) {
   s.python = "python3.12";
   s.max_restarts = 7;
   s.grace_ms = 0;
+  s.max_cost = 49.5;
+  s.max_duration_ms = 7'200'000;
+  s.user = "ada";
   auto back = SpecFromJson(SpecToJson(s));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->script, s.script);
@@ -462,6 +466,26 @@ TEST(SpecJson, RoundTrip_KeepsEveryField) {
   EXPECT_EQ(back->python, s.python);
   EXPECT_EQ(back->max_restarts, 7);
   EXPECT_EQ(back->grace_ms, 0);
+  EXPECT_EQ(back->max_cost, 49.5);
+  EXPECT_EQ(back->max_duration_ms, 7'200'000);
+  EXPECT_EQ(back->user, "ada");
+}
+
+TEST(ParseSubmitRequest, LimitsOutOfRange_RejectedNamingTheField) {
+  for (const auto& [field, value] : std::vector<std::pair<std::string, Json>>{
+           {"max_cost", -1}, {"max_cost", 1e13}, {"max_duration_ms", -5}, {"max_duration_ms", 400LL * 86400000},
+           {"user", std::string(300, 'u')}}) {
+    Json body{{"script", "t.py"}, {"snapshot", kSha}};
+    body[field] = value;
+    auto r = ParseSubmitRequest(body);
+    ASSERT_FALSE(r.ok()) << field;
+    EXPECT_EQ(r.error().field, field);
+  }
+  Json ok{{"script", "t.py"}, {"snapshot", kSha}, {"max_cost", 50}, {"max_duration_ms", 3600000}, {"user", "ada"}};
+  auto r = ParseSubmitRequest(ok);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->spec.max_cost, 50);
+  EXPECT_EQ(r->spec.max_duration_ms, 3600000);
 }
 
 TEST(SpecJson, UnknownStoredField_RejectedWithSpecPath) {

@@ -88,6 +88,15 @@ struct RunSpec {
   // The cluster whose nodes run it (model/cluster.h); empty: the server's
   // default cluster, filled in at submit.
   std::string cluster;
+  // Money and time limits (docs/cost.md). max_cost: the run's whole cost in
+  // the cluster's currency; no new experiment starts that would pass it and
+  // running ones are stopped (with the grace period) before they do. 0: none.
+  double max_cost = 0;
+  // Each attempt is stopped after running this long; also the duration a
+  // cost estimate assumes. 0: none.
+  int64_t max_duration_ms = 0;
+  // Who submitted it (the CLI's login name), for `lattice cost --by user`.
+  std::string user;
 };
 
 // The launcher a spec resolves to, and how many processes it starts per node.
@@ -145,6 +154,10 @@ struct Attempt {
   int nnodes = 1;
   int64_t gang = 0;
   int node_rank = 0;
+  // What holding its node(s) costs per hour, fixed when it was placed: the
+  // cluster's price per node-hour times the share of the node it holds
+  // (model/cost.h). A gang head holds nothing (0); its parts do.
+  double rate_per_hour = 0;
   // Not stored: the rendezvous port rank 0's agent chose (parts report it
   // on every sync, so it comes back after a server restart).
   int master_port = 0;

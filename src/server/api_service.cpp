@@ -58,6 +58,7 @@ ApiService::ApiService(Controller& controller, Store& store, BlobStore& blobs, m
       metrics_api_(controller, metrics),
       artifact_api_(controller, store, blobs, clock),
       cluster_api_(controller, std::move(cluster_status)),
+      cost_api_(controller),
       loop_(loop),
       clock_(clock),
       options_(std::move(options)),
@@ -133,6 +134,10 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
       if (m != "GET") return not_allowed();
       return ex->Respond(GetRun(name));
     }
+    if (p.size() == 3 && p[2] == "cost") {
+      if (m != "GET") return not_allowed();
+      return respond(cost_api_.RunCost(name));
+    }
     if (p.size() == 3 && p[2] == "rerun") {
       if (m != "POST") return not_allowed();
       auto body = json_body();
@@ -163,6 +168,10 @@ void ApiService::Route(const net::HttpRequest& req, const std::shared_ptr<net::E
         return ex->Respond(ListAttempts(name, p[3]));
       }
     }
+  }
+  if (p.size() == 1 && (p[0] == "cost" || p[0] == "durations")) {
+    if (m != "GET") return not_allowed();
+    return respond(p[0] == "cost" ? cost_api_.Report(req) : cost_api_.Durations(req));
   }
   if (p.size() == 1 && p[0] == "events") {
     if (m != "GET") return not_allowed();

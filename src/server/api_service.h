@@ -19,6 +19,7 @@
 #include "server/blob_api.h"
 #include "server/blob_store.h"
 #include "server/cluster_api.h"
+#include "server/cost_api.h"
 #include "server/controller.h"
 #include "server/metrics_api.h"
 #include "server/web_ui.h"
@@ -94,6 +95,7 @@ class ApiService final {
   MetricsApi metrics_api_;
   ArtifactApi artifact_api_;
   ClusterApi cluster_api_;
+  CostApi cost_api_;
   net::EventLoop& loop_;
   const Clock& clock_;
   const ApiOptions options_;

@@ -16,6 +16,8 @@ Json ClusterApi::Show(const Cluster& c) const {
     if (n.cluster == c.name) nodes.push_back(ToJson(n, controller_.RunningOn(n.id)));
   j["nodes"] = nodes;
   j["status"] = status_of_ ? status_of_(c.name) : Json::object();
+  const Controller::Spend month = controller_.ClusterMonthSpend(c.name);
+  j["month"] = Json{{"month", controller_.CurrentMonth()}, {"cost", month.cost}, {"rate_per_hour", month.rate_per_hour}};
   return j;
 }
 
@@ -50,11 +52,21 @@ void ClusterApi::Handle(const std::vector<std::string>& p, const net::HttpReques
   }
   if (p.size() == 3 && p[2] != "default")
     return fail(Error(ErrorCode::kNotFound, "no such endpoint: " + m + " " + req.path));
-  if (p.size() == 2 ? (m != "GET" && m != "DELETE") : m != "POST") return not_allowed();
+  if (p.size() == 2 ? (m != "GET" && m != "DELETE" && m != "PATCH") : m != "POST") return not_allowed();
   const Cluster* c = controller_.FindCluster(p[1]);
   if (!c) return fail(Error(ErrorCode::kNotFound, "no cluster named '" + p[1] + "'"));
   if (p.size() == 2) {
     if (m == "GET") return ex.Respond(JsonResponse(200, Show(*c)));
+    if (m == "PATCH") {
+      if (req.body.size() > max_json_bytes) return fail(Error(ErrorCode::kResourceExhausted, "JSON body too large"));
+      auto body = ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+      if (!body.ok()) return fail(body.error());
+      auto updated = ParseClusterUpdate(*body, *c);
+      if (!updated.ok()) return fail(updated.error());
+      auto stored = controller_.UpdateCluster(std::move(updated).value());
+      if (!stored.ok()) return fail(stored.error());
+      return ex.Respond(JsonResponse(200, Show(**stored)));
+    }
     Status st = controller_.DeleteCluster(p[1]);
     if (!st.ok()) return fail(st.error());
     return ex.Respond(JsonResponse(200, Json{{"deleted", p[1]}}));

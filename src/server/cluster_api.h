@@ -2,6 +2,7 @@
 //   GET    /clusters                 every cluster, `local` among them
 //   POST   /clusters                 create one (model/cluster.h ParseCluster)
 //   GET    /clusters/{name}          one, with its nodes and its backend's status
+//   PATCH  /clusters/{name}          change its pricing (price, instance type, monthly budget)
 //   DELETE /clusters/{name}          refused while it has unfinished experiments
 //   POST   /clusters/{name}/default  runs without --cluster go there
 // Loop thread only.

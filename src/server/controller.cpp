@@ -8,6 +8,10 @@
 #include "sched/placement.h"
 
 namespace lattice {
+namespace {
+// An experiment stopped by the server keeps why in its reason while it stops.
+constexpr std::string_view kStopping = "stopping: ";
+}  // namespace
 
 Controller::Controller(Store& store, LogStore& logs, const Clock& clock, ControllerOptions options,
                        ControllerListener listener)
@@ -130,7 +134,7 @@ const Run* Controller::FindRun(const std::string& name) const {
   return it == runs_by_name_.end() ? nullptr : it->second;
 }
 
-Status Controller::Cancel(const std::string& run_name, std::optional<int> exp) {
+Status Controller::Cancel(const std::string& run_name, std::optional<int> exp, const std::string& why) {
   auto it = runs_by_name_.find(run_name);
   if (it == runs_by_name_.end()) return Error(ErrorCode::kNotFound, "no run named '" + run_name + "'");
   Run& run = *it->second;
@@ -144,9 +148,10 @@ Status Controller::Cancel(const std::string& run_name, std::optional<int> exp) {
     e.cancel_requested = true;
     if (e.state == ExperimentState::kQueued) {
       e.state = ExperimentState::kCancelled;
-      e.reason = "cancelled before it started";
+      e.reason = why.empty() ? "cancelled before it started" : "not started: " + why;
     } else {
-      e.reason = "cancelling";
+      // FinishExperiment turns "stopping: why" into "stopped: why".
+      e.reason = why.empty() ? "cancelling" : std::string(kStopping) + why;
       for (const Attempt* part : Parts(e.current_attempt)) nodes_to_wake.insert(part->node);
     }
     batch.experiments.emplace_back(run.name, e);
@@ -367,7 +372,7 @@ void Controller::FinishExperiment(Run& run, Experiment& e, const Attempt& a, Sto
   e.exit_code = a.exit_code;
   if (e.cancel_requested) {
     e.state = ExperimentState::kCancelled;
-    e.reason = "cancelled";
+    e.reason = e.reason.rfind(kStopping, 0) == 0 ? "stopped: " + e.reason.substr(kStopping.size()) : "cancelled";
   } else if (a.state == AttemptState::kSucceeded) {
     e.state = ExperimentState::kSucceeded;
     e.reason = "exited with code 0";
@@ -685,6 +690,7 @@ Status Controller::NodeStopping(const std::string& node_id) {
 }
 
 void Controller::Tick() {
+  EnforceLimits();
   int64_t now = clock_.MonotonicMs();
   StoreBatch batch;
   for (auto& n : nodes_) {
@@ -781,9 +787,28 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
     runs.push_back(std::move(q));
   }
   if (runs.empty()) return;
+  if (std::string why; ClusterOverBudget(cluster, /*starting=*/true, &why)) {
+    for (auto [run, e] : keys)
+      if (e->reason != "waiting: " + why) e->reason = "waiting: " + why, changed.insert(run->name);
+    return;
+  }
   sched::Decision d = sched::Place(std::move(snaps), runs);
   for (const auto& p : d.placed) {
     auto [run, e] = keys[p.key];
+    double rate = 0;
+    if (p.shares.size() > 1) {
+      for (const auto& share : p.shares) rate += RateOn(*run, share.node, static_cast<int>(share.gpus.size()));
+    } else {
+      rate = RateOn(*run, p.node, static_cast<int>(p.gpus.size()));
+    }
+    if (std::string why; !BudgetAllowsStart(*run, rate, &why)) {
+      e->state = ExperimentState::kCancelled;
+      e->cancel_requested = true;
+      e->reason = "not started: " + why;
+      batch.experiments.emplace_back(run->name, *e);
+      changed.insert(run->name);
+      continue;
+    }
     Attempt a;
     a.id = next_attempt_id_++;
     a.run = run->name;
@@ -803,6 +828,7 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
         part.gpu_indices = p.shares[r].gpus;
         part.gang = a.id;
         part.node_rank = static_cast<int>(r);
+        part.rate_per_hour = RateOn(*run, part.node, static_cast<int>(part.gpu_indices.size()));
         where += (where.empty() ? "" : ", ") + part.node;
         batch.attempts.push_back(part);
         gang_parts_[a.id].push_back(part.id);
@@ -812,6 +838,7 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
       }
     } else {
       a.gpu_indices = p.gpus;
+      a.rate_per_hour = rate;
       woken.insert(p.node);
     }
     e->attempts += 1;

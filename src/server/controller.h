@@ -61,7 +61,9 @@ class Controller final {
   const Run* FindRun(const std::string& name) const;
   const std::vector<std::unique_ptr<Run>>& Runs() const { return runs_; }
   // Cancels every experiment of the run (exp == nullopt) or one of them.
-  Status Cancel(const std::string& run, std::optional<int> exp);
+  // why: the server's own reason (a budget, --max-duration), shown with the
+  // experiments ("stopped: ..."); empty for a user's cancel.
+  Status Cancel(const std::string& run, std::optional<int> exp, const std::string& why = "");
   // Bumped on every change of the run: lets the API cache rendered documents.
   uint64_t RunVersion(const std::string& run) const;
 
@@ -110,6 +112,9 @@ class Controller final {
   const Cluster* FindCluster(const std::string& name) const;
   const std::string& DefaultCluster() const;
   Result<const Cluster*> CreateCluster(Cluster cluster);
+  // Replaces a cluster's settings (its pricing: ParseClusterUpdate); a new
+  // price applies to attempts placed from now on.
+  Result<const Cluster*> UpdateCluster(Cluster updated);
   // Refused while a run on it has experiments that have not ended.
   Status DeleteCluster(const std::string& name);
   Status SetDefaultCluster(const std::string& name);
@@ -122,8 +127,29 @@ class Controller final {
   // at once (no heartbeat timeout) and its attempts are lost.
   Status NodeDown(const std::string& node, const std::string& why);
 
+  // --- cost and limits (controller_cost.cpp, docs/cost.md) ---------------------
+  struct Spend {
+    double cost = 0;           // accrued so far (or since the window's start)
+    double rate_per_hour = 0;  // of what runs now
+    double gpu_hours = 0;
+    int attempts = 0;          // that cost anything in the window
+  };
+  // What a run has cost and costs now.
+  Spend RunSpend(const Run& run) const;
+  // Every run's experiments' spend since `since_ms`, one entry per experiment.
+  std::map<int, Spend> ExperimentSpend(const Run& run, int64_t since_ms = 0) const;
+  // Spend since `since_ms` grouped by "run", "user" or "cluster".
+  std::map<std::string, Spend> SpendBy(const std::string& by, int64_t since_ms) const;
+  // The cluster's spend in the current calendar month (UTC), and that month.
+  Spend ClusterMonthSpend(const std::string& cluster) const;
+  std::string CurrentMonth() const;
+  // How long the succeeded experiments of earlier runs of `script` (the
+  // script's file name) ran, in ms, oldest first: what a cost estimate learns.
+  std::vector<int64_t> SucceededDurations(const std::string& script) const;
+
   // --- reconciler ------------------------------------------------------------
-  // Marks silent nodes lost and their attempts lost. Call about once a second.
+  // Marks silent nodes lost and their attempts lost, and stops what ran past
+  // its --max-duration or would pass a budget. Call about once a second.
   void Tick();
 
  private:
@@ -156,6 +182,20 @@ class Controller final {
   // An unstarted attempt that must not start (cancelled, or its gang ended).
   bool StopsBeforeStart(const Attempt& a) const;
   void Schedule();
+  // Stops experiments past --max-duration or whose run or cluster would pass
+  // its budget within the grace period.
+  void EnforceLimits();
+  // What an attempt holding `gpus_held` GPUs (or the run's CPUs) on `node` costs per hour.
+  double RateOn(const Run& run, const std::string& node, int gpus_held) const;
+  // Whether the run's budget allows starting one more experiment at
+  // `rate_per_hour`; if not, `why` says so.
+  bool BudgetAllowsStart(const Run& run, double rate_per_hour, std::string* why) const;
+  // Whether the cluster's month spend, with what runs now (and, starting,
+  // one more node) through a grace period, reached its monthly budget; `why`
+  // says so.
+  bool ClusterOverBudget(const std::string& cluster, bool starting, std::string* why) const;
+  template <typename F>
+  void ForEachAttemptOf(const Run& run, F&& f) const;  // heads, one-node attempts and gang parts
   void LoadClusters(std::vector<Cluster> stored);
   std::string ClusterNames() const;  // "local, slurm1"
   // One cluster's scheduling pass; `nodes` holds its ready nodes only.

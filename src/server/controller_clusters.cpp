@@ -56,6 +56,19 @@ Result<const Cluster*> Controller::CreateCluster(Cluster cluster) {
   return static_cast<const Cluster*>(&it->second);
 }
 
+Result<const Cluster*> Controller::UpdateCluster(Cluster updated) {
+  auto it = clusters_.find(updated.name);
+  if (it == clusters_.end()) return Error(ErrorCode::kNotFound, "cluster '" + updated.name + "' does not exist", "name");
+  StoreBatch batch;
+  batch.clusters.push_back(updated);
+  LATTICE_RETURN_IF_ERROR(store_.Commit(batch));
+  it->second = std::move(updated);
+  LOG_INFO("controller", "cluster " << it->first << " updated: " << it->second.price_per_node_hour
+                                    << " per node-hour, monthly budget " << it->second.monthly_budget);
+  Schedule();  // a raised budget may let queued experiments start
+  return static_cast<const Cluster*>(&it->second);
+}
+
 Status Controller::DeleteCluster(const std::string& name) {
   if (name == kLocalCluster)
     return Error(ErrorCode::kFailedPrecondition, "the cluster 'local' (this machine) cannot be deleted", "name");

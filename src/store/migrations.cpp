@@ -101,6 +101,9 @@ ALTER TABLE nodes ADD COLUMN reason TEXT NOT NULL DEFAULT '';
       {"attempt end reasons", R"SQL(
 ALTER TABLE attempts ADD COLUMN reason TEXT NOT NULL DEFAULT '';
 )SQL"},
+      {"what attempts cost", R"SQL(
+ALTER TABLE attempts ADD COLUMN rate_per_hour REAL NOT NULL DEFAULT 0;
+)SQL"},
   };
   return kMigrations;
 }

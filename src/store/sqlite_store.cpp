@@ -147,7 +147,7 @@ class SqliteStore final : public Store {
     {
       Statement s(db_,
                   "SELECT id, run, experiment, number, node, state, exit_code, started_at_ms, ended_at_ms, "
-                  "gpus, final_log_bytes, nnodes, gang, node_rank, reason FROM attempts ORDER BY id");
+                  "gpus, final_log_bytes, nnodes, gang, node_rank, reason, rate_per_hour FROM attempts ORDER BY id");
       if (!s.ok()) return SqlError("loading attempts");
       while (sqlite3_step(s.get()) == SQLITE_ROW) {
         Attempt a;
@@ -167,6 +167,7 @@ class SqliteStore final : public Store {
         a.gang = s.Int(12);
         a.node_rank = static_cast<int>(s.Int(13));
         a.reason = s.Text(14);
+        a.rate_per_hour = s.Real(15);
         data.attempts.push_back(std::move(a));
       }
     }
@@ -343,7 +344,7 @@ class SqliteStore final : public Store {
           "reason=excluded.reason");
       attempt_stmt_ = std::make_unique<Statement>(db_,
           "INSERT INTO attempts(id, run, experiment, number, node, state, exit_code, started_at_ms, ended_at_ms, "
-          "gpus, final_log_bytes, nnodes, gang, node_rank, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+          "gpus, final_log_bytes, nnodes, gang, node_rank, reason, rate_per_hour) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
           "ON CONFLICT(id) DO UPDATE SET state=excluded.state, exit_code=excluded.exit_code, "
           "started_at_ms=excluded.started_at_ms, ended_at_ms=excluded.ended_at_ms, "
           "final_log_bytes=excluded.final_log_bytes, reason=excluded.reason");
@@ -392,6 +393,7 @@ class SqliteStore final : public Store {
       s.Bind(13, a.gang);
       s.Bind(14, static_cast<int64_t>(a.node_rank));
       s.Bind(15, a.reason);
+      s.Bind(16, a.rate_per_hour);
       LATTICE_RETURN_IF_ERROR(Step(s, "writing attempt " + std::to_string(a.id)));
     }
     for (const Node& n : batch.nodes) {

@@ -159,6 +159,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/runs/{run}/cost": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the run's name */
+                run: components["parameters"]["RunName"];
+            };
+            cookie?: never;
+        };
+        /** What a run has cost and costs now, per experiment, with its limits */
+        get: operations["getRunCost"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cost": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Spend grouped by run, user or cluster, biggest first */
+        get: operations["getCostReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/durations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How long the succeeded experiments of earlier runs of a script ran
+         * @description What `lattice run --dry-run` assumes for its cost estimate without --max-duration.
+         */
+        get: operations["getDurations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/runs/{run}/experiments/{experiment}/attempts": {
         parameters: {
             query?: never;
@@ -449,7 +506,12 @@ export interface paths {
         delete: operations["deleteCluster"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change a cluster's pricing (price per node-hour, instance type, monthly budget)
+         * @description A new price applies to attempts placed from then on (each attempt's rate
+         *     is fixed when it is placed). A raised budget lets queued experiments start.
+         */
+        patch: operations["updateCluster"];
         trace?: never;
     };
     "/api/v1/clusters/{cluster}/default": {
@@ -975,6 +1037,23 @@ export interface components {
              */
             launcher: "" | "per-gpu" | "per-node" | "torchrun";
             /**
+             * @description stop the run before its cost passes this (the clusters' currency):
+             *     nothing starts that would pass it, running experiments are stopped
+             *     with their grace period; 0 means no limit
+             * @default 0
+             */
+            max_cost: number;
+            /**
+             * @description each attempt is stopped after running this long; 0 means no limit
+             * @default 0
+             */
+            max_duration_ms: number;
+            /**
+             * @description who submits it (the CLI sends the login name), for cost reports by user
+             * @default
+             */
+            user: string;
+            /**
              * @description the cluster whose nodes run it; empty or absent means the server's default cluster
              * @default
              */
@@ -1044,6 +1123,12 @@ export interface components {
             /** @description time between SIGTERM and SIGKILL on cancel; -1 means the agent's default */
             grace_ms: number;
             priority: number;
+            /** @description the run's cost limit; 0 means none */
+            max_cost: number;
+            /** @description each attempt's time limit; 0 means none */
+            max_duration_ms: number;
+            /** @description who submitted it */
+            user: string;
             max_parallel: number;
             /** @description nodes per experiment (resources are per node) */
             nodes: number;
@@ -1190,6 +1275,15 @@ export interface components {
             hosts?: string[];
             /** @description absolute path of the private key on the server's machine (never its content) */
             identity?: string;
+            /** @description what one node costs per hour (0 means free); an attempt pays the share of the node it holds */
+            price_per_node_hour?: number;
+            /** @description the catalog instance type the price was taken from (a label; "" when none) */
+            instance_type?: string;
+            /**
+             * @description the most everyone's runs on it may cost per calendar month (UTC);
+             *     when reached nothing more starts there and what runs is stopped; 0 means none
+             */
+            monthly_budget?: number;
             /** @description runs without a cluster go here */
             default?: boolean;
         };
@@ -1208,6 +1302,23 @@ export interface components {
             default: boolean;
             created_at: components["schemas"]["Timestamp"];
             nodes: components["schemas"]["Node"][];
+            /** @description what one node costs per hour (0 means free); an attempt pays the share of the node it holds */
+            price_per_node_hour: number;
+            /** @description the catalog instance type the price was taken from (a label; "" when none) */
+            instance_type: string;
+            /**
+             * @description the most everyone's runs on it may cost per calendar month (UTC);
+             *     when reached nothing more starts there and what runs is stopped; 0 means none
+             */
+            monthly_budget: number;
+            /** @description what runs on it cost in the current calendar month (UTC) */
+            month: {
+                /** @description YYYY-MM */
+                month: string;
+                cost: number;
+                /** @description what its running attempts cost per hour now */
+                rate_per_hour: number;
+            };
             /**
              * @description the backend's own view: for slurm `allocations` (id, job_id, state,
              *     reason, shape, nodes) and `job_name`, or `error` when Slurm does not
@@ -1216,6 +1327,71 @@ export interface components {
             status: {
                 [key: string]: unknown;
             };
+        };
+        /** @description The pricing of a cluster; the fields given replace the cluster's. */
+        ClusterUpdate: {
+            /** @description what one node costs per hour (0 means free); an attempt pays the share of the node it holds */
+            price_per_node_hour?: number;
+            /** @description the catalog instance type the price was taken from (a label; "" when none) */
+            instance_type?: string;
+            /**
+             * @description the most everyone's runs on it may cost per calendar month (UTC);
+             *     when reached nothing more starts there and what runs is stopped; 0 means none
+             */
+            monthly_budget?: number;
+        };
+        Spend: {
+            /** @description accrued (in the window), in the clusters' currency */
+            cost: number;
+            /** @description what its running attempts cost per hour now */
+            rate_per_hour: number;
+            gpu_hours: number;
+            /** @description attempts that held a node in the window */
+            attempts: number;
+        };
+        CostGroup: {
+            /** @description the run, user ("" when unknown) or cluster */
+            key: string;
+            cost: number;
+            rate_per_hour: number;
+            gpu_hours: number;
+            attempts: number;
+        };
+        CostReport: {
+            /** @enum {string} */
+            by: "run" | "user" | "cluster";
+            since: components["schemas"]["Timestamp"];
+            total: components["schemas"]["Spend"];
+            groups: components["schemas"]["CostGroup"][];
+        };
+        ExperimentCost: {
+            id: string;
+            state: components["schemas"]["ExperimentState"];
+            cost: number;
+            rate_per_hour: number;
+            gpu_hours: number;
+            attempts: number;
+        };
+        RunCost: {
+            run: string;
+            cluster: string;
+            /** @description the cluster's price now (each attempt keeps the rate it was placed at) */
+            price_per_node_hour: number;
+            max_cost: number;
+            max_duration_ms: number;
+            cost: number;
+            rate_per_hour: number;
+            gpu_hours: number;
+            attempts: number;
+            experiments: components["schemas"]["ExperimentCost"][];
+        };
+        Durations: {
+            script: string;
+            /** @description succeeded experiments of earlier runs of the script */
+            experiments: number;
+            median_ms: number;
+            p90_ms: number;
+            max_ms: number;
         };
         ClusterList: {
             clusters: components["schemas"]["Cluster"][];
@@ -1798,6 +1974,85 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    getRunCost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the run's name */
+                run: components["parameters"]["RunName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the run's spend */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunCost"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getCostReport: {
+        parameters: {
+            query?: {
+                by?: "run" | "user" | "cluster";
+                /** @description only what accrued from this moment (2026-11-01 or 2026-11-01T12:00:00Z, UTC) */
+                since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the groups and their total */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostReport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getDurations: {
+        parameters: {
+            query: {
+                /** @description the script's file name, as runs record it (train.py) */
+                script: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the durations' median, 90th percentile and maximum (0 when none ran) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Durations"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            default: components["responses"]["Error"];
+        };
+    };
     listAttempts: {
         parameters: {
             query?: never;
@@ -2201,6 +2456,37 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            default: components["responses"]["Error"];
+        };
+    };
+    updateCluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the cluster's name */
+                cluster: components["parameters"]["ClusterName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterUpdate"];
+            };
+        };
+        responses: {
+            /** @description the cluster as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Cluster"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            404: components["responses"]["NotFound"];
             default: components["responses"]["Error"];
         };
     };
