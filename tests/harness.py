@@ -1,6 +1,7 @@
 """Helpers for end-to-end tests that drive the real `lattice` CLI, each test
 in its own LATTICE_HOME with a local server and agent started on first use.
 Test modules import the `lattice` and `script_dir` fixtures from here."""
+import contextlib
 import json
 import os
 import signal
@@ -97,6 +98,24 @@ class Lattice:
     def wait_node(self, timeout=20):
         return wait_for(lambda: any(n["state"] == "ready" for n in self.json("nodes")["nodes"]),
                         timeout=timeout, what="a ready node")
+
+    @contextlib.contextmanager
+    def server_and_agent(self, *agent_args):
+        """A foreground server under this home and one agent started with
+        agent_args (e.g. --simulate-gpus 8 --cpus 16), stopped on leaving."""
+        server = self.popen("server", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: (self.home / "server.json").exists(), what="server.json")
+        agent = self.popen("--server", self.server_info()["url"], "agent", *agent_args,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.wait_node()
+            yield self
+        finally:
+            agent.terminate()
+            agent.wait(60)
+            server.terminate()
+            server.wait(30)
+            self.stop()
 
     def stop(self):
         """Stops cleanly, then makes sure nothing of ours survives."""

@@ -8,7 +8,6 @@ cluster; `lattice status` shows the run's cost and the budgets; `lattice run
 price, --max-duration or what earlier runs of the script took."""
 import getpass
 import json
-import os
 
 import pytest
 
@@ -18,27 +17,17 @@ from harness import script_dir  # noqa: F401  (fixture)
 LONG = "import time\nwhile True:\n    time.sleep(0.05)\n"
 
 
-@pytest.fixture
-def priced(tmp_path):
-    """A server and one agent offering 2 simulated GPUs and 1 CPU."""
-    lat = PricedLattice(tmp_path / "home")
-    server = lat.popen("server", stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
-    wait_for(lambda: (lat.home / "server.json").exists(), what="server.json")
-    agent = lat.popen("--server", lat.server_info()["url"], "agent", "--simulate-gpus", "2", "--cpus", "1",
-                      stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
-    lat.wait_node()
-    yield lat
-    agent.terminate()
-    agent.wait(60)
-    server.terminate()
-    server.wait(30)
-    lat.stop()
-
-
 class PricedLattice(Lattice):
     def json_run(self, *args):
         """`lattice run --json ...`: the flag before the script, whose arguments follow it."""
         return json.loads(self.run("run", "--json", *args).stdout)
+
+
+@pytest.fixture
+def priced(tmp_path):
+    """A server and one agent offering 2 simulated GPUs and 1 CPU."""
+    with PricedLattice(tmp_path / "home").server_and_agent("--simulate-gpus", "2", "--cpus", "1") as lat:
+        yield lat
 
 
 def experiment(lat, run, index=0):

@@ -1,7 +1,6 @@
 """Sweeps end to end: one command becomes many experiments, placed on a
 local agent with simulated GPUs, each with its own CUDA_VISIBLE_DEVICES."""
 import json
-import os
 import time
 
 import pytest
@@ -12,19 +11,8 @@ from harness import Lattice, script_dir, wait_for, write_script  # noqa: F401
 @pytest.fixture
 def gpu_cluster(tmp_path):
     """A server and one agent offering 8 simulated GPUs and 16 CPUs."""
-    lat = Lattice(tmp_path / "home")
-    server = lat.popen("server", stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
-    wait_for(lambda: (lat.home / "server.json").exists(), what="server.json")
-    url = lat.server_info()["url"]
-    agent = lat.popen("--server", url, "agent", "--simulate-gpus", "8", "--cpus", "16",
-                      stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))
-    lat.wait_node()
-    yield lat
-    agent.terminate()
-    agent.wait(60)
-    server.terminate()
-    server.wait(30)
-    lat.stop()
+    with Lattice(tmp_path / "home").server_and_agent("--simulate-gpus", "8", "--cpus", "16") as lat:
+        yield lat
 
 
 def test_dry_run_lists_points_and_totals_and_starts_nothing(tmp_path, script_dir):

@@ -1,5 +1,5 @@
 // libFuzzer entry point for the size and duration parsers (ParseBytes,
-// ParseDurationMs) and HumanBytes. Named .cc so the layer's *.cpp glob leaves
+// ParseDurationMs), HumanBytes and HumanDuration (which must read back exactly). Named .cc so the layer's *.cpp glob leaves
 // it out of the library; built as fuzz_units with -DLATTICE_FUZZ=ON (see
 // scripts/fuzz.sh).
 //
@@ -41,6 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const lattice::Result<int64_t> ms = lattice::ParseDurationMs(text);
   if (ms.ok()) {
     Check(*ms >= 0 && *ms <= 1'000'000'000'000'000);
+    const lattice::Result<int64_t> again = lattice::ParseDurationMs(lattice::HumanDuration(*ms));
+    Check(again.ok() && *again == *ms);  // what is shown reads back exactly
   } else {
     Check(!ms.error().message.empty());
   }

@@ -1,6 +1,7 @@
 // libFuzzer entry point for the cluster model: ParseJson then ParseCluster
-// (the body of POST /clusters, and the store's form of a cluster), and
-// ParseSshHost and ParseSlurmTime on the raw text. Named .cc so the layer's
+// (the body of POST /clusters, and the store's form of a cluster) and
+// ParseClusterUpdate (PATCH), and ParseSshHost, ParseSlurmTime and
+// ParseUtcTime (the cost report's since) on the raw text. Named .cc so the layer's
 // *.cpp glob leaves it out of the library; built as fuzz_cluster with
 // -DLATTICE_FUZZ=ON (see scripts/fuzz.sh).
 //
@@ -14,6 +15,8 @@
 
 #include "common/json.h"
 #include "model/cluster.h"
+#include "model/codec.h"
+#include "model/cost.h"
 
 namespace {
 
@@ -48,8 +51,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (seconds.ok()) Check(*seconds == -1 || *seconds > 0);
   else Check(seconds.error().field == "time_limit");
 
+  // --since and the cost API's since: a moment reads back from its ISO form (to the second).
+  const lattice::Result<int64_t> since = lattice::ParseUtcTime(text, "since");
+  if (since.ok()) {
+    Check(*since >= 0);
+    const lattice::Result<int64_t> again = lattice::ParseUtcTime(lattice::IsoTime(*since), "since");
+    Check(again.ok() && *again == *since - *since % 1000);
+  } else {
+    Check(since.error().field == "since");
+  }
+
   const lattice::Result<lattice::Json> doc = lattice::ParseJson(std::string_view(text));
   if (!doc.ok()) return 0;
+  // PATCH /clusters/{name}: only the pricing changes, within its bounds.
+  lattice::Cluster base;
+  base.name = "lab";
+  base.backend = "ssh";
+  const lattice::Result<lattice::Cluster> updated = lattice::ParseClusterUpdate(*doc, base);
+  if (updated.ok()) {
+    Check(updated->name == "lab" && updated->backend == "ssh");
+    Check(updated->price_per_node_hour >= 0 && updated->price_per_node_hour <= 1e6);
+    Check(updated->monthly_budget >= 0 && updated->monthly_budget <= 1e12);
+  }
   const lattice::Result<lattice::Cluster> cluster = lattice::ParseCluster(*doc);
   if (!cluster.ok()) {
     Check(!cluster.error().message.empty());
