@@ -58,6 +58,8 @@ def test_max_cost_stops_the_run_within_its_limit_and_cost_is_reported(priced, sc
     assert lat.json("cost", "--since", "2999-01-01")["groups"] == []
     table = lat.run("cost").stdout
     assert run in table and "total" in table
+    listing = lat.run("status").stdout.splitlines()
+    assert "COST" in listing[0] and "$" in [line for line in listing if line.startswith(run)][0]
 
 
 def test_max_cost_with_max_duration_starts_only_what_fits(priced, script_dir):

@@ -2,6 +2,8 @@
 #include <cctype>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -74,9 +76,20 @@ int StatusCommand(const GlobalOptions& g, const std::string& run) {
       std::cout << doc->dump() << "\n";
       return kExitOk;
     }
-    Table t({"NAME", "STATE", "EXPERIMENTS", "CREATED", "SCRIPT"});
-    for (const auto& r : (*doc)["runs"])
-      t.Add({Str(r, "name"), Str(r, "state"), Str(r, "experiments"), Str(r, "created_at"), Str(r, "script")});
+    // What each run cost, as a column once anything costs money.
+    std::map<std::string, double> cost;
+    if (auto report = client->Get("/cost?by=run"); report.ok())
+      for (const auto& g : (*report)["groups"])
+        if (g.value("cost", 0.0) > 0) cost[g.value("key", "")] = g.value("cost", 0.0);
+    std::vector<std::string> header{"NAME", "STATE", "EXPERIMENTS", "CREATED", "SCRIPT"};
+    if (!cost.empty()) header.insert(header.begin() + 3, "COST");
+    Table t(header);
+    for (const auto& r : (*doc)["runs"]) {
+      std::vector<std::string> row{Str(r, "name"), Str(r, "state"), Str(r, "experiments"), Str(r, "created_at"),
+                                   Str(r, "script")};
+      if (!cost.empty()) row.insert(row.begin() + 3, FormatMoney(cost.count(Str(r, "name")) ? cost[Str(r, "name")] : 0));
+      t.Add(std::move(row));
+    }
     std::cout << t.Render();
     // The clusters' monthly budgets: what everyone's runs there may still spend.
     if (auto clusters = client->Get("/clusters"); clusters.ok())
