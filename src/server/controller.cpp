@@ -788,8 +788,11 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
   }
   if (runs.empty()) return;
   if (std::string why; ClusterOverBudget(cluster, /*starting=*/true, &why)) {
-    for (auto [run, e] : keys)
-      if (e->reason != "waiting: " + why) e->reason = "waiting: " + why, changed.insert(run->name);
+    for (auto [run, e] : keys) {
+      if (e->reason == "waiting: " + why) continue;
+      e->reason = "waiting: " + why;  // shown, not stored, like the scheduler's own reasons
+      changed.insert(run->name);
+    }
     return;
   }
   sched::Decision d = sched::Place(std::move(snaps), runs);
