@@ -152,6 +152,8 @@ try {
       (await page.locator(testid("experiment-row")).count()) === experiments);
     const state = await page.locator(testid("run-state")).innerText();
     if (!state.includes("succeeded")) throw new Error(`run-state says ${state}`);
+    // The test's cluster is unpriced: the header says so (docs/cost.md).
+    await page.locator(testid("run-cost")).filter({ hasText: "free" }).waitFor({ timeout: 10000 });
     const ids = [...Array(experiments).keys()];
     await waitChart(page, "loss", ids);
     await shot(page, "run");

@@ -32,6 +32,7 @@ export const ROUTES = {
   cancelExperiment: { method: "POST", path: "/api/v1/runs/{run}/experiments/{experiment}/cancel" },
   rerunRun: { method: "POST", path: "/api/v1/runs/{run}/rerun" },
   listAttempts: { method: "GET", path: "/api/v1/runs/{run}/experiments/{experiment}/attempts" },
+  getRunCost: { method: "GET", path: "/api/v1/runs/{run}/cost" },
   getRunMetrics: { method: "GET", path: "/api/v1/runs/{run}/metrics" },
   getMetricSeries: { method: "GET", path: "/api/v1/runs/{run}/metrics/series" },
   listArtifacts: { method: "GET", path: "/api/v1/runs/{run}/artifacts" },
@@ -256,6 +257,9 @@ export const api = {
   },
   rerunRun(run: string, body: Schemas["RerunRequest"]): Promise<Schemas["Run"]> {
     return requestJson("rerunRun", { run }, {}, { body });
+  },
+  getRunCost(run: string, signal?: AbortSignal): Promise<Schemas["RunCost"]> {
+    return requestJson("getRunCost", { run }, {}, { signal });
   },
   listAttempts(run: string, experiment: number, signal?: AbortSignal): Promise<Schemas["AttemptList"]> {
     return requestJson("listAttempts", { run, experiment }, {}, { signal });

@@ -1,11 +1,11 @@
 import { useState } from "react";
 import { api, type Schemas } from "../api/client";
-import { countStates, elapsedMs, formatDuration, formatTimestamp, isActiveState } from "../lib/format";
+import { countStates, elapsedMs, formatDuration, formatMoney, formatTimestamp, isActiveState } from "../lib/format";
 import { runHref, navigate } from "../lib/router";
 import { join } from "../lib/shellwords";
 import { ConfirmDialog } from "./ConfirmDialog";
 import { ErrorBox } from "./ErrorBox";
-import { useNow } from "./hooks";
+import { useLoader, useNow } from "./hooks";
 import { RerunForm } from "./RerunForm";
 import { StateCounts } from "./StateBadge";
 
@@ -21,6 +21,15 @@ function runTimes(run: Schemas["Run"]): { started: string; ended: string } {
   return { started, ended: allEnded ? ended : "" };
 }
 
+// "$1.20 of $50.00 · $4.10/h now", or "free" on an unpriced cluster (docs/cost.md).
+export function describeCost(c: Schemas["RunCost"]): string {
+  if (c.cost === 0 && c.rate_per_hour === 0 && c.price_per_node_hour === 0) return "free";
+  let text = formatMoney(c.cost);
+  if (c.max_cost > 0) text += ` of ${formatMoney(c.max_cost)}`;
+  if (c.rate_per_hour > 0) text += ` · ${formatMoney(c.rate_per_hour)}/h now`;
+  return text;
+}
+
 // The run's state, what it runs and where, and its actions (cancel, rerun).
 export function RunHeader({ run, onChanged }: { run: Schemas["Run"]; onChanged: (r: Schemas["Run"]) => void }) {
   const [confirming, setConfirming] = useState(false);
@@ -30,6 +39,9 @@ export function RunHeader({ run, onChanged }: { run: Schemas["Run"]; onChanged: 
   const active = isActiveState(run.state);
   const { started, ended } = runTimes(run);
   const now = useNow(1000, active && started !== "");
+  // Reloaded on every change of the run's state, and every 5 s while it accrues.
+  const cost = useLoader(`${run.name}/cost/${run.state}`, (signal) => api.getRunCost(run.name, signal),
+    active ? 5000 : null);
 
   const cancel = () => {
     setBusy(true);
@@ -96,6 +108,10 @@ export function RunHeader({ run, onChanged }: { run: Schemas["Run"]; onChanged: 
         <div>
           <dt>Duration</dt>
           <dd>{formatDuration(elapsedMs(started, ended, now)) || "not started"}</dd>
+        </div>
+        <div>
+          <dt>Cost</dt>
+          <dd data-testid="run-cost">{cost.data ? describeCost(cost.data) : "…"}</dd>
         </div>
         {run.sweep.parameters.length > 0 && (
           <div>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  countStates, elapsedMs, formatBytes, formatDuration, formatTimestamp, isActiveState,
+  countStates, elapsedMs, formatBytes, formatDuration, formatMoney, formatTimestamp, isActiveState,
   parseTimestamp, stateCounts,
 } from "./format";
 
@@ -49,5 +49,17 @@ describe("sizes, counts and numbers", () => {
     expect(countStates([{ state: "a" }, { state: "b" }, { state: "a" }])).toEqual({ a: 2, b: 1 });
     expect(isActiveState("starting")).toBe(true);
     expect(isActiveState("failed")).toBe(false);
+  });
+});
+
+describe("formatMoney", () => {
+  it("writes cents, thousands and fractions of a cent as the CLI does", () => {
+    expect(formatMoney(12.345)).toBe("$12.35");
+    expect(formatMoney(0)).toBe("$0.00");
+    expect(formatMoney(0.0042)).toBe("$0.0042");
+    expect(formatMoney(1234.5)).toBe("$1,234.50");
+    expect(formatMoney(1234567)).toBe("$1,234,567.00");
+    expect(formatMoney(-3)).toBe("-$3.00");
+    expect(formatMoney(Number.NaN)).toBe("$?");
   });
 });

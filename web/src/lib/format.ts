@@ -44,6 +44,16 @@ export function elapsedMs(started: string | null | undefined, ended: string | nu
   return (e ?? now) - s;
 }
 
+// "$12.35", "$1,234.50", "$0.0042" below a cent (a running experiment's first minutes), as the CLI writes it.
+export function formatMoney(amount: number): string {
+  if (!Number.isFinite(amount)) return "$?";
+  const sign = amount < 0 ? "-" : "";
+  const abs = Math.abs(amount);
+  const digits = abs > 0 && abs < 0.01 ? 4 : 2;
+  const [whole = "0", fraction = ""] = abs.toFixed(digits).split(".");
+  return `${sign}$${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}.${fraction}`;
+}
+
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
 // "512 B", "1.5 KiB", "12 MiB" (three significant digits at most).
