@@ -128,6 +128,10 @@ def test_dry_run_ends_with_the_sweeps_cost(priced, script_dir):
     lat.run("cluster", "set", "local", "--price-per-hour", "2")
     free = lat.json_run("--dry-run", "--gpus", "1", script)["estimate"]
     assert free["per_node_hour"]["on_demand"] == 1.0 and free["duration_ms"] is None  # half a $2 node
+    lat.run("cluster", "set", "local", "--instance-type", "g5.xlarge")  # a catalog type: its spot price too
+    typed = lat.json_run("--dry-run", "--gpus", "1", script)["estimate"]["per_node_hour"]
+    assert 0 < typed["spot"] < typed["on_demand"]
+    lat.run("cluster", "set", "local", "--price-per-hour", "2")
     run = lat.run("run", "--gpus", "1", script).stdout.strip()
     lat.wait_state(run, {"succeeded"}, timeout=60)
     learned = lat.json_run("--dry-run", "--gpus", "1", script, "--lr", "[1, 2]")["estimate"]

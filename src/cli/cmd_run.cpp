@@ -143,6 +143,11 @@ RunEstimate GatherEstimate(const GlobalOptions& g, const RunOptions& o, uint64_t
       std::snprintf(source, sizeof source, "cluster %s's price %s/node-hour × %.3g of a node", name.c_str(),
                     FormatMoney(price).c_str(), share);
       e.price = PriceQuote{price * share, std::nullopt, price > 0 ? source : "cluster " + name + " is free"};
+      // A cluster priced from a catalog type: that type's spot price, for comparison.
+      const std::string type = cluster->value("instance_type", "");
+      auto catalog = estimate::ActiveCatalog();
+      if (const estimate::InstanceSpec* spec = catalog.ok() && !type.empty() ? (*catalog)->Find(type) : nullptr)
+        if (auto spot = spec->SpotPerHour()) e.price->spot = *spot * share;
     }
   }
   if (!e.duration) {
