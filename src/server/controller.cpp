@@ -796,6 +796,7 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
     return;
   }
   sched::Decision d = sched::Place(std::move(snaps), runs);
+  std::map<const Run*, Horizon> horizons;  // of the runs with --max-cost, found once per pass
   for (const auto& p : d.placed) {
     auto [run, e] = keys[p.key];
     double rate = 0;
@@ -804,7 +805,8 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
     } else {
       rate = RateOn(*run, p.node, static_cast<int>(p.gpus.size()));
     }
-    if (std::string why; !BudgetAllowsStart(*run, rate, &why)) {
+    if (run->spec.max_cost > 0 && !horizons.count(run)) horizons[run] = ExpectedDuration(*run);
+    if (std::string why; run->spec.max_cost > 0 && !BudgetAllowsStart(*run, horizons[run], rate, &why)) {
       e->state = ExperimentState::kCancelled;
       e->cancel_requested = true;
       e->reason = "not started: " + why;

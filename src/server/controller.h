@@ -187,9 +187,18 @@ class Controller final {
   void EnforceLimits();
   // What an attempt holding `gpus_held` GPUs (or the run's CPUs) on `node` costs per hour.
   double RateOn(const Run& run, const std::string& node, int gpus_held) const;
+  // How long an experiment of the run is expected to hold its node, for
+  // projecting --max-cost: --max-duration, else the median of the succeeded
+  // experiments of runs of the same script (its own included); ms 0: unknown.
+  struct Horizon {
+    int64_t ms = 0;
+    std::string basis;  // "until --max-duration 2h", "for 12m each, the median of 5 earlier experiments of t.py"
+  };
+  Horizon ExpectedDuration(const Run& run) const;
   // Whether the run's budget allows starting one more experiment at
-  // `rate_per_hour`; if not, `why` says so.
-  bool BudgetAllowsStart(const Run& run, double rate_per_hour, std::string* why) const;
+  // `rate_per_hour`, counting what runs and the new one over `horizon`; if
+  // not, `why` says so.
+  bool BudgetAllowsStart(const Run& run, const Horizon& horizon, double rate_per_hour, std::string* why) const;
   // Whether the cluster's month spend, with what runs now (and, starting,
   // one more node) through a grace period, reached its monthly budget; `why`
   // says so.

@@ -1,6 +1,8 @@
 // What runs cost and the limits that follow from it (docs/cost.md): spend
 // per run, experiment, user and cluster; --max-cost, the clusters' monthly
 // budgets and --max-duration. See controller.h.
+#include <algorithm>
+
 #include "common/log.h"
 #include "common/units.h"
 #include "model/cost.h"
@@ -107,27 +109,38 @@ double Controller::RateOn(const Run& run, const std::string& node_id, int gpus_h
   return cluster->price_per_node_hour * NodeShare(run.spec.resources.cpus, gpus_held, *node);
 }
 
-bool Controller::BudgetAllowsStart(const Run& run, double rate_per_hour, std::string* why) const {
+Controller::Horizon Controller::ExpectedDuration(const Run& run) const {
+  if (run.spec.max_duration_ms > 0)
+    return {run.spec.max_duration_ms, "until --max-duration " + HumanDuration(run.spec.max_duration_ms)};
+  std::vector<int64_t> d = SucceededDurations(run.spec.script);
+  if (d.empty()) return {};
+  std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
+  const int64_t median = std::max<int64_t>(1000, d[d.size() / 2] / 1000 * 1000);
+  return {median, "for " + HumanDuration(median) + " each, the median of " + std::to_string(d.size()) +
+                      " earlier experiments of " + run.spec.script};
+}
+
+bool Controller::BudgetAllowsStart(const Run& run, const Horizon& horizon, double rate_per_hour,
+                                   std::string* why) const {
   const RunSpec& spec = run.spec;
   if (spec.max_cost <= 0) return true;
   const Spend spent = RunSpend(run);
   double projected = spent.cost;
   const int64_t now = clock_.NowMs();
-  if (spec.max_duration_ms > 0) {
-    // What runs now (this pass's placements included) will cost until
-    // --max-duration stops it, and the new experiment's whole --max-duration.
+  if (horizon.ms > 0) {
+    // What runs now (this pass's placements included) will cost until the
+    // horizon, and the new experiment's whole horizon.
     ForEachAttemptOf(run, [&](const Attempt& a) {
       if (IsTerminal(a.state) || a.started_at_ms <= 0) return;
-      const int64_t left = std::max<int64_t>(0, a.started_at_ms + spec.max_duration_ms - now);
+      const int64_t left = std::max<int64_t>(0, a.started_at_ms + horizon.ms - now);
       projected += a.rate_per_hour * static_cast<double>(left) / kMsPerHour;
     });
-    projected += rate_per_hour * static_cast<double>(spec.max_duration_ms) / kMsPerHour;
+    projected += rate_per_hour * static_cast<double>(horizon.ms) / kMsPerHour;
   }
   if (projected <= spec.max_cost && spent.cost < spec.max_cost) return true;
-  *why = spec.max_duration_ms > 0
+  *why = horizon.ms > 0
              ? "starting it would pass the run's --max-cost " + FormatMoney(spec.max_cost) + " (spent " +
-                   FormatMoney(spent.cost) + ", " + FormatMoney(projected) + " with what runs until --max-duration " +
-                   HumanDuration(spec.max_duration_ms) + ")"
+                   FormatMoney(spent.cost) + ", " + FormatMoney(projected) + " with what runs " + horizon.basis + ")"
              : "the run's cost " + FormatMoney(spent.cost) + " reached its --max-cost " + FormatMoney(spec.max_cost);
   return false;
 }

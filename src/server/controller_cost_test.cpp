@@ -1,8 +1,8 @@
 // What attempts cost and the limits on it in the controller: the rate fixed
 // at placement (price per node-hour x the node's share held), spend per run
 // and cluster, --max-cost (stop before the grace period would pass it; no
-// start that would pass it with --max-duration), the clusters' monthly
-// budgets, and --max-duration.
+// start that would pass it over --max-duration or the script's usual
+// duration), the clusters' monthly budgets, and --max-duration.
 #include <gmock/gmock.h>
 
 #include "server/controller_test_util.h"
@@ -119,6 +119,21 @@ TEST_F(CostTest, MaxCostWithMaxDuration_RefusesToStartWhatWouldPassIt) {
   EXPECT_THAT(Exp("r", 1).reason,
               HasSubstr("not started: starting it would pass the run's --max-cost $8.00 (spent $0.00, $10.00 with "
                         "what runs until --max-duration 10s)"));
+}
+
+TEST_F(CostTest, MaxCostWithoutMaxDuration_ProjectsWithHowLongTheScriptRanBefore) {
+  PriceLocal(3600.0);
+  Register("n1", {}, /*cpus=*/2);  // each experiment holds half: $0.50 a second
+  SubmitLimited("first", 1, /*max_cost=*/0);
+  int64_t id = CurrentId("first");
+  Hold("n1", id, 10'000);
+  Report("n1", {Exited(id, 0)});  // train.py took 10 s
+  SubmitLimited("r", 2, /*max_cost=*/8);  // each may cost $5: only one fits
+  EXPECT_EQ(Exp("r", 0).state, ExperimentState::kStarting);
+  EXPECT_EQ(Exp("r", 1).state, ExperimentState::kCancelled);
+  EXPECT_THAT(Exp("r", 1).reason,
+              HasSubstr("(spent $0.00, $10.00 with what runs for 10s each, the median of 1 earlier experiments of "
+                        "train.py)"));
 }
 
 TEST_F(CostTest, MaxDuration_StopsAnAttemptThatRanLonger) {
