@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/text.h"
 #include "common/units.h"
 #include "estimate/catalog.h"
 
@@ -37,15 +38,10 @@ bool ParseGigabytes(const std::string& s, uint64_t* out) {
   return true;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 InstanceType FromCatalog(const estimate::InstanceSpec& spec) {
   InstanceType t;
   t.gpus = spec.gpus;
-  t.gpu_model = Lower(spec.gpu_model);
+  t.gpu_model = AsciiLower(spec.gpu_model);
   t.gpu_memory_bytes = spec.gpu_memory_bytes;
   t.cpus = spec.vcpus;
   t.memory_bytes = spec.memory_bytes;
@@ -73,7 +69,7 @@ const estimate::InstanceSpec* BiggerSibling(const estimate::Catalog& catalog, co
     return s.OnDemandPerHour().value_or(1e18) < best->OnDemandPerHour().value_or(1e18);
   };
   for (const estimate::InstanceSpec& s : catalog.instances)
-    if (s.provider == small.provider && Lower(s.gpu_model) == Lower(small.gpu_model) &&
+    if (s.provider == small.provider && AsciiLower(s.gpu_model) == AsciiLower(small.gpu_model) &&
         s.gpu_memory_bytes == small.gpu_memory_bytes && s.gpus > small.gpus && better(s))
       best = &s;
   return best;

@@ -1,4 +1,4 @@
-// Small text helpers shared by the parsers of line-oriented files.
+// Small text helpers shared by the parsers.
 #pragma once
 
 #include <string>
@@ -13,6 +13,15 @@ inline std::string TrimBlanks(std::string_view s) {
   if (a == std::string_view::npos) return {};
   const size_t b = s.find_last_not_of(" \t\r");
   return std::string(s.substr(a, b - a + 1));
+}
+
+// s with ASCII letters lowered (other bytes as they are), for names users
+// may type in any case: instance types, GPU models, regions, search terms.
+inline std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
 }
 
 }  // namespace lattice

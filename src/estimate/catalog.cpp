@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/fs.h"
+#include "common/text.h"
 #include "common/units.h"
 #include "estimate/suggest.h"
 
@@ -20,12 +21,6 @@ namespace {
 constexpr size_t kMaxInstances = 10'000;
 constexpr size_t kMaxCatalogBytes = 16u << 20;
 constexpr uint64_t kGiB = 1ull << 30;
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsNameChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
@@ -153,7 +148,7 @@ Result<InstanceSpec> ParseInstance(const YAML::Node& node, size_t index, const s
   LATTICE_ASSIGN_OR_RETURN(s.name, r.String("name"));
   if (!IsName(s.name, 64)) return r.Bad("name must be 1 to 64 letters, digits, '.', '_' or '-'");
   LATTICE_ASSIGN_OR_RETURN(s.provider, r.String("provider"));
-  if (!IsName(s.provider, 32) || Lower(s.provider) != s.provider)
+  if (!IsName(s.provider, 32) || AsciiLower(s.provider) != s.provider)
     return r.Bad("provider '" + s.provider.substr(0, 32) + "' must be a lowercase word like aws");
   LATTICE_ASSIGN_OR_RETURN(s.gpus, r.Integer("gpus", 0, 64));
   if (s.gpus > 0) {
@@ -172,7 +167,7 @@ Result<InstanceSpec> ParseInstance(const YAML::Node& node, size_t index, const s
   for (size_t i = 0; i < prices.size(); ++i) {
     LATTICE_ASSIGN_OR_RETURN(RegionPrice p,
                              ParsePrice(prices[i], where + ": prices[" + std::to_string(i) + "]", origin));
-    if (!regions.insert(Lower(p.region)).second) return r.Bad("region " + p.region + " is priced twice", prices[i]);
+    if (!regions.insert(AsciiLower(p.region)).second) return r.Bad("region " + p.region + " is priced twice", prices[i]);
     s.prices.push_back(std::move(p));
   }
   return s;
@@ -217,7 +212,7 @@ Result<Catalog> ParseDocument(const YAML::Node& root, const std::string& origin)
     FieldReader r(instances[i], "instances[" + std::to_string(i) + "] (" + s.name + ")", origin);
     if (!providers.count(s.provider))
       return r.Bad("provider " + s.provider + " has no entry under sources (say where its prices come from)");
-    auto [it, fresh] = seen.emplace(Lower(s.name), i);
+    auto [it, fresh] = seen.emplace(AsciiLower(s.name), i);
     if (!fresh) return r.Bad("the name is already used by instances[" + std::to_string(it->second) + "]");
     c.instances.push_back(std::move(s));
   }
@@ -240,7 +235,7 @@ Result<Catalog> LoadActive() {
 std::optional<double> InstanceSpec::OnDemandPerHour(std::string_view region) const {
   std::optional<double> best;
   for (const RegionPrice& p : prices) {
-    if (!region.empty() && Lower(p.region) != Lower(region)) continue;
+    if (!region.empty() && AsciiLower(p.region) != AsciiLower(region)) continue;
     if (!best || p.on_demand < *best) best = p.on_demand;
   }
   return best;
@@ -249,16 +244,16 @@ std::optional<double> InstanceSpec::OnDemandPerHour(std::string_view region) con
 std::optional<double> InstanceSpec::SpotPerHour(std::string_view region) const {
   std::optional<double> best;
   for (const RegionPrice& p : prices) {
-    if (!p.spot || (!region.empty() && Lower(p.region) != Lower(region))) continue;
+    if (!p.spot || (!region.empty() && AsciiLower(p.region) != AsciiLower(region))) continue;
     if (!best || *p.spot < *best) best = p.spot;
   }
   return best;
 }
 
 const InstanceSpec* Catalog::Find(std::string_view name) const {
-  const std::string wanted = Lower(name);
+  const std::string wanted = AsciiLower(name);
   for (const InstanceSpec& s : instances)
-    if (Lower(s.name) == wanted) return &s;
+    if (AsciiLower(s.name) == wanted) return &s;
   return nullptr;
 }
 

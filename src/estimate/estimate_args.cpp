@@ -4,15 +4,11 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/text.h"
 #include "common/units.h"
 
 namespace lattice::estimate {
 namespace {
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // The whole of `text` as a finite double ("1e3", "-2", "1.5"); nullopt otherwise.
 std::optional<double> WholeNumber(std::string_view text) {
@@ -55,7 +51,7 @@ Result<double> ParseParameterCount(const std::string& text) {
 }
 
 Result<Precision> ParsePrecision(const std::string& text) {
-  const std::string t = Lower(text);
+  const std::string t = AsciiLower(text);
   if (t == "fp32" || t == "float32") return Precision::kFp32;
   if (t == "fp16" || t == "float16") return Precision::kFp16;
   if (t == "bf16" || t == "bfloat16") return Precision::kBf16;
@@ -65,7 +61,7 @@ Result<Precision> ParsePrecision(const std::string& text) {
 }
 
 Result<Optimizer> ParseOptimizer(const std::string& text) {
-  const std::string t = Lower(text);
+  const std::string t = AsciiLower(text);
   if (t == "adam" || t == "adamw") return Optimizer::kAdam;
   if (t == "sgd") return Optimizer::kSgd;
   if (t == "none") return Optimizer::kNone;

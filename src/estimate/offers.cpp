@@ -1,21 +1,15 @@
 #include "estimate/offers.h"
 
 #include <algorithm>
-#include <cctype>
 #include <map>
 #include <set>
 
+#include "common/text.h"
 #include "estimate/fit.h"
 #include "estimate/suggest.h"
 
 namespace lattice::estimate {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string out;
@@ -27,7 +21,7 @@ Status CheckKnown(const std::vector<std::string>& known, const std::string& valu
                   const char* what) {
   if (value.empty()) return OkStatus();
   for (const auto& k : known)
-    if (Lower(k) == Lower(value)) return OkStatus();
+    if (AsciiLower(k) == AsciiLower(value)) return OkStatus();
   std::string hint = DidYouMean(ClosestNames(value, known, 3));
   return Error(ErrorCode::kInvalidArgument,
                std::string(flag) + " '" + value.substr(0, 64) + "' is not a " + what + " of the catalog" +
@@ -56,9 +50,9 @@ Result<std::vector<Listed>> ListInstances(const Catalog& catalog, const Instance
   LATTICE_RETURN_IF_ERROR(CheckKnown(Regions(catalog), f.region, "--region", "region"));
   std::vector<Listed> out;
   for (const InstanceSpec& s : catalog.instances) {
-    if (!f.gpu_model.empty() && Lower(s.gpu_model) != Lower(f.gpu_model)) continue;
+    if (!f.gpu_model.empty() && AsciiLower(s.gpu_model) != AsciiLower(f.gpu_model)) continue;
     if (s.gpu_memory_bytes < f.min_gpu_memory || s.gpus < f.min_gpus) continue;
-    if (!f.provider.empty() && Lower(s.provider) != Lower(f.provider)) continue;
+    if (!f.provider.empty() && AsciiLower(s.provider) != AsciiLower(f.provider)) continue;
     Listed l;
     l.instance = &s;
     auto on_demand = s.OnDemandPerHour(f.region);
@@ -86,7 +80,7 @@ Result<std::vector<Offer>> CompareProviders(const Catalog& catalog, const Compar
   std::map<std::string, Offer> best;  // provider -> its cheapest offer
   for (const InstanceSpec& s : catalog.instances) {
     if (s.gpus < 1 || s.gpu_memory_bytes < r.gpu_memory) continue;
-    if (!r.gpu_model.empty() && Lower(s.gpu_model) != Lower(r.gpu_model)) continue;
+    if (!r.gpu_model.empty() && AsciiLower(s.gpu_model) != AsciiLower(r.gpu_model)) continue;
     auto nodes = NodesFor(r.gpus, s.gpus);
     if (!nodes) continue;
     auto on_demand = s.OnDemandPerHour(r.region);

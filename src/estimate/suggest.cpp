@@ -4,16 +4,12 @@
 #include <cctype>
 #include <numeric>
 
+#include "common/text.h"
+
 namespace lattice::estimate {
 namespace {
 
 char Lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-std::string LowerCopy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = Lower(c);
-  return out;
-}
 
 }  // namespace
 
@@ -35,14 +31,14 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 std::vector<std::string> ClosestNames(std::string_view query, const std::vector<std::string>& names,
                                       size_t limit) {
-  const std::string q = LowerCopy(query.substr(0, 256));
+  const std::string q = AsciiLower(query.substr(0, 256));
   if (q.empty() || limit == 0) return {};
   std::vector<std::string> prefixed;
   std::vector<std::pair<size_t, std::string>> near;
   // Up to a third of the query's length may be wrong, at least 2 and at most 4 edits.
   const size_t max_distance = std::clamp<size_t>(q.size() / 3, 2, 4);
   for (const std::string& name : names) {
-    const std::string n = LowerCopy(name);
+    const std::string n = AsciiLower(name);
     if (n == q) continue;
     if (q.size() >= 2 && n.compare(0, q.size(), q) == 0) {
       prefixed.push_back(name);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/text.h"
 #include "server/api_util.h"
 
 namespace lattice {
@@ -11,14 +12,8 @@ namespace {
 constexpr RunState kAllRunStates[] = {RunState::kQueued, RunState::kRunning, RunState::kSucceeded, RunState::kFailed,
                                       RunState::kCancelled};
 
-std::string Lower(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return s;
-}
-
 bool Contains(const std::string& haystack, const std::string& lowered_needle) {
-  return Lower(haystack).find(lowered_needle) != std::string::npos;
+  return AsciiLower(haystack).find(lowered_needle) != std::string::npos;
 }
 
 }  // namespace
@@ -56,7 +51,7 @@ Result<RunQuery> ParseRunQuery(const std::map<std::string, std::string>& query) 
       start = comma == std::string::npos ? list.size() + 1 : comma + 1;
     } while (start <= list.size());
   }
-  if (auto it = query.find("q"); it != query.end()) q.text = Lower(it->second);
+  if (auto it = query.find("q"); it != query.end()) q.text = AsciiLower(it->second);
   return q;
 }
 
