@@ -56,10 +56,7 @@ int RunCost(ApiClient& client, const GlobalOptions& g, const std::string& run) {
                                                               "/node-hour"
                                                         : std::string("free"))
             << ")\n"
-            << "cost:    " << FormatMoney(d.value("cost", 0.0));
-  if (d.value("max_cost", 0.0) > 0) std::cout << " of --max-cost " << FormatMoney(d.value("max_cost", 0.0));
-  if (d.value("rate_per_hour", 0.0) > 0) std::cout << ", now " << Rate(d);
-  std::cout << "\n\n";
+            << "cost:    " << RunCostSummary(d) << "\n\n";
   Table t({"EXP", "STATE", "COST", "NOW", "GPU-HOURS", "ATTEMPTS"});
   for (const auto& e : d["experiments"])
     t.Add({e.value("id", ""), e.value("state", ""), FormatMoney(e.value("cost", 0.0)), Rate(e), GpuHours(e),
@@ -69,6 +66,13 @@ int RunCost(ApiClient& client, const GlobalOptions& g, const std::string& run) {
 }
 
 }  // namespace
+
+std::string RunCostSummary(const Json& c) {
+  std::string out = FormatMoney(c.value("cost", 0.0));
+  if (c.value("max_cost", 0.0) > 0) out += " of --max-cost " + FormatMoney(c.value("max_cost", 0.0));
+  if (c.value("rate_per_hour", 0.0) > 0) out += ", now " + Rate(c);
+  return out;
+}
 
 int CostCommand(const GlobalOptions& g, const CostOptions& o) {
   auto since = SinceParameter(o.since);

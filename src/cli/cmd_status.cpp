@@ -87,7 +87,10 @@ int StatusCommand(const GlobalOptions& g, const std::string& run) {
     for (const auto& r : (*doc)["runs"]) {
       std::vector<std::string> row{Str(r, "name"), Str(r, "state"), Str(r, "experiments"), Str(r, "created_at"),
                                    Str(r, "script")};
-      if (!cost.empty()) row.insert(row.begin() + 3, FormatMoney(cost.count(Str(r, "name")) ? cost[Str(r, "name")] : 0));
+      if (!cost.empty()) {
+        auto it = cost.find(Str(r, "name"));
+        row.insert(row.begin() + 3, FormatMoney(it == cost.end() ? 0 : it->second));
+      }
       t.Add(std::move(row));
     }
     std::cout << t.Render();
@@ -124,11 +127,8 @@ int StatusCommand(const GlobalOptions& g, const std::string& run) {
   if (nodes > 1) std::cout << " on each of " << nodes << " nodes (launcher " << Str(d, "launcher") << ")";
   std::cout << " per experiment\n";
   if (auto cost = client->Get("/runs/" + run + "/cost"); cost.ok()) {
-    const Json& c = *cost;
-    std::cout << "cost:     " << FormatMoney(c.value("cost", 0.0));
-    if (c.value("max_cost", 0.0) > 0) std::cout << " of --max-cost " << FormatMoney(c.value("max_cost", 0.0));
-    if (c.value("rate_per_hour", 0.0) > 0) std::cout << ", now " << FormatMoney(c.value("rate_per_hour", 0.0)) << "/h";
-    if (c.value("price_per_node_hour", 0.0) <= 0) std::cout << " (cluster " << Str(c, "cluster") << " is free)";
+    std::cout << "cost:     " << RunCostSummary(*cost);
+    if (cost->value("price_per_node_hour", 0.0) <= 0) std::cout << " (cluster " << Str(*cost, "cluster") << " is free)";
     std::cout << "\n";
   }
   if (d.value("max_duration_ms", int64_t{0}) > 0)

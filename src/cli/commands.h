@@ -43,8 +43,8 @@ struct RunOptions {
   int priority = 0;
   // Multi-node: a gang of `nodes` nodes, each with cpus/memory/gpus.
   int nodes = 1;
-  std::string launcher;
-  std::string instance_type;  // Grid's form: with it, --gpus is the total and nodes follow  // per-gpu, per-node, torchrun; empty: the default (see RunSpec)
+  std::string launcher;       // per-gpu, per-node, torchrun; empty: the default (see RunSpec)
+  std::string instance_type;  // a catalog or Grid name: with it, --gpus is the total and nodes follow
   bool dry_run = false;
   // Limits (docs/cost.md): the run's whole cost, and each attempt's time.
   double max_cost = 0;
@@ -130,6 +130,8 @@ int UiCommand(const GlobalOptions& g, bool with_token);
 
 // Shared helpers.
 int Fail(const Error& e);  // prints "lattice: <message>" and maps the exit code
+// "$1.20 of --max-cost $50.00, now $4.10/h" from a GET /runs/{run}/cost answer (cmd_cost.cpp).
+std::string RunCostSummary(const Json& run_cost);
 Result<ApiClient> Client(const GlobalOptions& g);
 // "run" -> ("run", nullopt); "run/3" -> ("run", 3)
 Result<std::pair<std::string, std::optional<int>>> ParseTarget(const std::string& target);

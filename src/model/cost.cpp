@@ -10,7 +10,8 @@ namespace lattice {
 
 double NodeShare(double cpus_asked, int gpus_held, const Node& node) {
   double share = 1;
-  if (gpus_held > 0 && !node.gpus.empty()) share = static_cast<double>(gpus_held) / static_cast<double>(node.gpus.size());
+  if (gpus_held > 0 && !node.gpus.empty())
+    share = static_cast<double>(gpus_held) / static_cast<double>(node.gpus.size());
   else if (node.cpus > 0) share = cpus_asked / node.cpus;
   return std::clamp(share, 0.0, 1.0);
 }
@@ -20,6 +21,17 @@ double AttemptHours(const Attempt& a, int64_t now_ms, int64_t from_ms) {
   int64_t begin = std::max(a.started_at_ms, from_ms);
   int64_t end = a.ended_at_ms > 0 ? a.ended_at_ms : now_ms;
   return end > begin ? static_cast<double>(end - begin) / 3'600'000.0 : 0;
+}
+
+DurationSummary SummarizeDurations(std::vector<int64_t> ms) {
+  DurationSummary s;
+  if (ms.empty()) return s;
+  std::sort(ms.begin(), ms.end());
+  s.count = ms.size();
+  s.median_ms = ms[ms.size() / 2];
+  s.p90_ms = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
+  s.max_ms = ms.back();
+  return s;
 }
 
 int64_t MonthStartMs(int64_t ms) {

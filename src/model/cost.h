@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "model/types.h"
@@ -23,6 +24,16 @@ double AttemptHours(const Attempt& a, int64_t now_ms, int64_t from_ms = 0);
 inline double AttemptCost(const Attempt& a, int64_t now_ms, int64_t from_ms = 0) {
   return a.rate_per_hour * AttemptHours(a, now_ms, from_ms);
 }
+
+// How long earlier experiments ran (ms): how many, the median, the 90th
+// percentile and the longest; zeros when there are none.
+struct DurationSummary {
+  size_t count = 0;
+  int64_t median_ms = 0;
+  int64_t p90_ms = 0;
+  int64_t max_ms = 0;
+};
+DurationSummary SummarizeDurations(std::vector<int64_t> ms);
 
 // The first millisecond of the calendar month (UTC) holding `ms`, and its
 // name ("2026-11").

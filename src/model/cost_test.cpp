@@ -38,6 +38,18 @@ TEST(AttemptCost, RunsFromItsStartToItsEndOrNow) {
   EXPECT_DOUBLE_EQ(AttemptCost(unplaced, 5'000'000), 0.0);
 }
 
+TEST(SummarizeDurations, GivesTheMedianNinetiethPercentileAndLongest) {
+  const DurationSummary none = SummarizeDurations({});
+  EXPECT_EQ(none.count, 0u);
+  EXPECT_EQ(none.median_ms, 0);
+  const DurationSummary s = SummarizeDurations({50, 10, 40, 20, 30, 60, 70, 80, 90, 100});
+  EXPECT_EQ(s.count, 10u);
+  EXPECT_EQ(s.median_ms, 60);  // the upper of the two middle ones
+  EXPECT_EQ(s.p90_ms, 100);
+  EXPECT_EQ(s.max_ms, 100);
+  EXPECT_EQ(SummarizeDurations({7}).p90_ms, 7);
+}
+
 TEST(Month, StartsOnTheFirstAtMidnightUtc) {
   // 2026-11-26T19:53:48Z
   const int64_t t = 1795722828000;

@@ -17,7 +17,8 @@ Json ClusterApi::Show(const Cluster& c) const {
   j["nodes"] = nodes;
   j["status"] = status_of_ ? status_of_(c.name) : Json::object();
   const Controller::Spend month = controller_.ClusterMonthSpend(c.name);
-  j["month"] = Json{{"month", controller_.CurrentMonth()}, {"cost", month.cost}, {"rate_per_hour", month.rate_per_hour}};
+  j["month"] =
+      Json{{"month", controller_.CurrentMonth()}, {"cost", month.cost}, {"rate_per_hour", month.rate_per_hour}};
   return j;
 }
 
@@ -25,6 +26,10 @@ void ClusterApi::Handle(const std::vector<std::string>& p, const net::HttpReques
                         size_t max_json_bytes) {
   const std::string& m = req.method;
   auto fail = [&](const Error& e) { ex.Respond(ErrorResponse(e)); };
+  auto json_body = [&]() -> Result<Json> {  // POST and PATCH
+    if (req.body.size() > max_json_bytes) return Error(ErrorCode::kResourceExhausted, "JSON body too large");
+    return ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+  };
   auto not_allowed = [&] {
     fail(Error(ErrorCode::kInvalidArgument, "method " + m + " is not allowed on " + req.path));
   };
@@ -35,8 +40,7 @@ void ClusterApi::Handle(const std::vector<std::string>& p, const net::HttpReques
       return ex.Respond(JsonResponse(200, Json{{"clusters", list}, {"default", controller_.DefaultCluster()}}));
     }
     if (m != "POST") return not_allowed();
-    if (req.body.size() > max_json_bytes) return fail(Error(ErrorCode::kResourceExhausted, "JSON body too large"));
-    auto body = ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+    auto body = json_body();
     if (!body.ok()) return fail(body.error());
     auto cluster = ParseCluster(*body);
     if (!cluster.ok()) return fail(cluster.error());
@@ -58,8 +62,7 @@ void ClusterApi::Handle(const std::vector<std::string>& p, const net::HttpReques
   if (p.size() == 2) {
     if (m == "GET") return ex.Respond(JsonResponse(200, Show(*c)));
     if (m == "PATCH") {
-      if (req.body.size() > max_json_bytes) return fail(Error(ErrorCode::kResourceExhausted, "JSON body too large"));
-      auto body = ParseJson(req.body.empty() ? std::string_view("{}") : std::string_view(req.body));
+      auto body = json_body();
       if (!body.ok()) return fail(body.error());
       auto updated = ParseClusterUpdate(*body, *c);
       if (!updated.ok()) return fail(updated.error());

@@ -1,6 +1,7 @@
 #include "server/controller.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "common/log.h"
 #include "model/attempt_reason.h"
@@ -799,12 +800,14 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
   std::map<const Run*, Horizon> horizons;  // of the runs with --max-cost, found once per pass
   for (const auto& p : d.placed) {
     auto [run, e] = keys[p.key];
-    double rate = 0;
+    // What each node's share costs (a one-node attempt: its one node).
+    std::vector<double> rates;
     if (p.shares.size() > 1) {
-      for (const auto& share : p.shares) rate += RateOn(*run, share.node, static_cast<int>(share.gpus.size()));
+      for (const auto& share : p.shares) rates.push_back(RateOn(*run, share.node, static_cast<int>(share.gpus.size())));
     } else {
-      rate = RateOn(*run, p.node, static_cast<int>(p.gpus.size()));
+      rates.push_back(RateOn(*run, p.node, static_cast<int>(p.gpus.size())));
     }
+    const double rate = std::accumulate(rates.begin(), rates.end(), 0.0);
     if (run->spec.max_cost > 0 && !horizons.count(run)) horizons[run] = ExpectedDuration(*run);
     if (std::string why; run->spec.max_cost > 0 && !BudgetAllowsStart(*run, horizons[run], rate, &why)) {
       e->state = ExperimentState::kCancelled;
@@ -833,7 +836,7 @@ void Controller::ScheduleCluster(const std::string& cluster, std::vector<sched::
         part.gpu_indices = p.shares[r].gpus;
         part.gang = a.id;
         part.node_rank = static_cast<int>(r);
-        part.rate_per_hour = RateOn(*run, part.node, static_cast<int>(part.gpu_indices.size()));
+        part.rate_per_hour = rates[r];
         where += (where.empty() ? "" : ", ") + part.node;
         batch.attempts.push_back(part);
         gang_parts_[a.id].push_back(part.id);

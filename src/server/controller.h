@@ -24,6 +24,7 @@
 #include "cluster/demand.h"
 #include "model/cluster.h"
 #include "model/codec.h"
+#include "model/cost.h"
 #include "model/types.h"
 #include "sched/placement.h"
 #include "server/log_store.h"
@@ -133,19 +134,26 @@ class Controller final {
     double rate_per_hour = 0;  // of what runs now
     double gpu_hours = 0;
     int attempts = 0;          // that cost anything in the window
+    Spend& operator+=(const Spend& o) {
+      cost += o.cost;
+      rate_per_hour += o.rate_per_hour;
+      gpu_hours += o.gpu_hours;
+      attempts += o.attempts;
+      return *this;
+    }
   };
   // What a run has cost and costs now.
   Spend RunSpend(const Run& run) const;
-  // Every run's experiments' spend since `since_ms`, one entry per experiment.
+  // The run's experiments' spend since `since_ms`, one entry per experiment.
   std::map<int, Spend> ExperimentSpend(const Run& run, int64_t since_ms = 0) const;
   // Spend since `since_ms` grouped by "run", "user" or "cluster".
   std::map<std::string, Spend> SpendBy(const std::string& by, int64_t since_ms) const;
   // The cluster's spend in the current calendar month (UTC), and that month.
   Spend ClusterMonthSpend(const std::string& cluster) const;
   std::string CurrentMonth() const;
-  // How long the succeeded experiments of earlier runs of `script` (the
-  // script's file name) ran, in ms, oldest first: what a cost estimate learns.
-  std::vector<int64_t> SucceededDurations(const std::string& script) const;
+  // How long the succeeded experiments of runs of `script` (the script's
+  // file name) ran: what a cost estimate learns.
+  DurationSummary SucceededDurations(const std::string& script) const;
 
   // --- reconciler ------------------------------------------------------------
   // Marks silent nodes lost and their attempts lost, and stops what ran past

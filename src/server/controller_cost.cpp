@@ -14,9 +14,7 @@ namespace {
 constexpr double kMsPerHour = 3'600'000.0;
 constexpr int64_t kDefaultGraceMs = 30'000;  // the agent's default --grace
 
-double GraceHours(const RunSpec& spec) {
-  return static_cast<double>(spec.grace_ms >= 0 ? spec.grace_ms : kDefaultGraceMs) / kMsPerHour;
-}
+int64_t GraceMs(const RunSpec& spec) { return spec.grace_ms >= 0 ? spec.grace_ms : kDefaultGraceMs; }
 
 void Add(Controller::Spend& to, const Attempt& a, int64_t now, int64_t since) {
   const double hours = AttemptHours(a, now, since);
@@ -69,11 +67,7 @@ std::map<std::string, Controller::Spend> Controller::SpendBy(const std::string& 
     Spend s;
     ForEachAttemptOf(*run, [&](const Attempt& a) { Add(s, a, now, since_ms); });
     if (s.attempts == 0) continue;  // nothing of it ran in the window
-    Spend& total = out[key];
-    total.cost += s.cost;
-    total.rate_per_hour += s.rate_per_hour;
-    total.gpu_hours += s.gpu_hours;
-    total.attempts += s.attempts;
+    out[key] += s;
   }
   return out;
 }
@@ -89,7 +83,7 @@ Controller::Spend Controller::ClusterMonthSpend(const std::string& cluster) cons
 
 std::string Controller::CurrentMonth() const { return MonthName(clock_.NowMs()); }
 
-std::vector<int64_t> Controller::SucceededDurations(const std::string& script) const {
+DurationSummary Controller::SucceededDurations(const std::string& script) const {
   std::vector<int64_t> out;
   for (const auto& run : runs_) {
     if (run->spec.script != script) continue;
@@ -99,7 +93,7 @@ std::vector<int64_t> Controller::SucceededDurations(const std::string& script) c
         out.push_back(a->ended_at_ms - a->started_at_ms);
     }
   }
-  return out;
+  return SummarizeDurations(std::move(out));
 }
 
 double Controller::RateOn(const Run& run, const std::string& node_id, int gpus_held) const {
@@ -112,11 +106,10 @@ double Controller::RateOn(const Run& run, const std::string& node_id, int gpus_h
 Controller::Horizon Controller::ExpectedDuration(const Run& run) const {
   if (run.spec.max_duration_ms > 0)
     return {run.spec.max_duration_ms, "until --max-duration " + HumanDuration(run.spec.max_duration_ms)};
-  std::vector<int64_t> d = SucceededDurations(run.spec.script);
-  if (d.empty()) return {};
-  std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
-  const int64_t median = std::max<int64_t>(1000, d[d.size() / 2] / 1000 * 1000);
-  return {median, "for " + HumanDuration(median) + " each, the median of " + std::to_string(d.size()) +
+  const DurationSummary d = SucceededDurations(run.spec.script);
+  if (d.count == 0) return {};
+  const int64_t median = std::max<int64_t>(1000, d.median_ms / 1000 * 1000);
+  return {median, "for " + HumanDuration(median) + " each, the median of " + std::to_string(d.count) +
                       " earlier experiments of " + run.spec.script};
 }
 
@@ -124,19 +117,19 @@ bool Controller::BudgetAllowsStart(const Run& run, const Horizon& horizon, doubl
                                    std::string* why) const {
   const RunSpec& spec = run.spec;
   if (spec.max_cost <= 0) return true;
-  const Spend spent = RunSpend(run);
-  double projected = spent.cost;
+  // One walk: what the run spent, and what runs now (this pass's placements
+  // included) will still cost until the horizon.
+  Spend spent;
+  double still = 0;
   const int64_t now = clock_.NowMs();
-  if (horizon.ms > 0) {
-    // What runs now (this pass's placements included) will cost until the
-    // horizon, and the new experiment's whole horizon.
-    ForEachAttemptOf(run, [&](const Attempt& a) {
-      if (IsTerminal(a.state) || a.started_at_ms <= 0) return;
-      const int64_t left = std::max<int64_t>(0, a.started_at_ms + horizon.ms - now);
-      projected += a.rate_per_hour * static_cast<double>(left) / kMsPerHour;
-    });
-    projected += rate_per_hour * static_cast<double>(horizon.ms) / kMsPerHour;
-  }
+  ForEachAttemptOf(run, [&](const Attempt& a) {
+    Add(spent, a, now, 0);
+    if (horizon.ms <= 0 || IsTerminal(a.state) || a.started_at_ms <= 0) return;
+    const int64_t left = std::max<int64_t>(0, a.started_at_ms + horizon.ms - now);
+    still += a.rate_per_hour * static_cast<double>(left) / kMsPerHour;
+  });
+  // ... and the new experiment's whole horizon.
+  const double projected = spent.cost + still + rate_per_hour * static_cast<double>(horizon.ms) / kMsPerHour;
   if (projected <= spec.max_cost && spent.cost < spec.max_cost) return true;
   *why = horizon.ms > 0
              ? "starting it would pass the run's --max-cost " + FormatMoney(spec.max_cost) + " (spent " +
@@ -154,7 +147,8 @@ bool Controller::ClusterOverBudget(const std::string& name, bool starting, std::
   const double rate = s.rate_per_hour + (starting ? cluster->price_per_node_hour : 0);
   if (s.cost + rate * kDefaultGraceMs / kMsPerHour < cluster->monthly_budget) return false;
   *why = "cluster " + name + " spent " + FormatMoney(s.cost) + " of its " + FormatMoney(cluster->monthly_budget) +
-         " budget for " + MonthName(clock_.NowMs()) + " (lattice cluster set " + name + " --monthly-budget N raises it)";
+         " budget for " + MonthName(clock_.NowMs()) + " (lattice cluster set " + name +
+         " --monthly-budget N raises it)";
   return true;
 }
 
@@ -179,12 +173,11 @@ void Controller::EnforceLimits() {
     // Stopped while the grace period's cost still fits: the script gets
     // SIGTERM and its grace to write a checkpoint before the money runs out.
     const Spend s = RunSpend(*run);
-    if (s.rate_per_hour > 0 && s.cost + s.rate_per_hour * GraceHours(spec) >= spec.max_cost)
+    const int64_t grace_ms = GraceMs(spec);
+    if (s.rate_per_hour > 0 && s.cost + s.rate_per_hour * static_cast<double>(grace_ms) / kMsPerHour >= spec.max_cost)
       stops.emplace_back(run->name, std::nullopt,
                          "the run's cost " + FormatMoney(s.cost) + " would pass its --max-cost " +
-                             FormatMoney(spec.max_cost) + " within the " +
-                             HumanDuration(spec.grace_ms >= 0 ? spec.grace_ms : kDefaultGraceMs) +
-                             " grace period");
+                             FormatMoney(spec.max_cost) + " within the " + HumanDuration(grace_ms) + " grace period");
   }
   for (const auto& [name, cluster] : clusters_) {
     std::string why;

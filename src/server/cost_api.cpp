@@ -40,10 +40,7 @@ Result<Json> CostApi::Report(const net::HttpRequest& req) const {
     Json g = SpendJson(s);
     g["key"] = key;
     list.push_back(std::move(g));
-    total.cost += s.cost;
-    total.rate_per_hour += s.rate_per_hour;
-    total.gpu_hours += s.gpu_hours;
-    total.attempts += s.attempts;
+    total += s;
   }
   return Json{{"by", by}, {"since", since ? IsoTime(since) : ""}, {"total", SpendJson(total)}, {"groups", list}};
 }
@@ -52,14 +49,16 @@ Result<Json> CostApi::RunCost(const std::string& name) const {
   const Run* run = controller_.FindRun(name);
   if (!run) return Error(ErrorCode::kNotFound, "no run named '" + name + "'");
   Json exps = Json::array();
+  Controller::Spend total;  // the run's: the sum of its experiments'
   for (const auto& [index, s] : controller_.ExperimentSpend(*run)) {
     Json e = SpendJson(s);
     e["id"] = std::to_string(index);
     e["state"] = ToString(run->experiments[static_cast<size_t>(index)].state);
     exps.push_back(std::move(e));
+    total += s;
   }
   const Cluster* cluster = controller_.FindCluster(ClusterOf(run->spec));
-  Json j = SpendJson(controller_.RunSpend(*run));
+  Json j = SpendJson(total);
   j["run"] = run->name;
   j["cluster"] = ClusterOf(run->spec);
   j["price_per_node_hour"] = cluster ? cluster->price_per_node_hour : 0.0;
@@ -74,14 +73,9 @@ Result<Json> CostApi::Durations(const net::HttpRequest& req) const {
   if (script.empty() || script.size() > 4096)
     return Error(ErrorCode::kInvalidArgument, "query parameter 'script' is required: the script's file name",
                  "script");
-  std::vector<int64_t> d = controller_.SucceededDurations(script);
-  Json j{{"script", script}, {"experiments", d.size()}, {"median_ms", 0}, {"p90_ms", 0}, {"max_ms", 0}};
-  if (d.empty()) return j;
-  std::sort(d.begin(), d.end());
-  j["median_ms"] = d[d.size() / 2];
-  j["p90_ms"] = d[std::min(d.size() - 1, d.size() * 9 / 10)];
-  j["max_ms"] = d.back();
-  return j;
+  const DurationSummary d = controller_.SucceededDurations(script);
+  return Json{{"script", script}, {"experiments", d.count}, {"median_ms", d.median_ms}, {"p90_ms", d.p90_ms},
+              {"max_ms", d.max_ms}};
 }
 
 }  // namespace lattice
